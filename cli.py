@@ -125,7 +125,7 @@ cli.add_command(rsa)
 cli.add_command(searchlight)
 cli.add_command(neurons)
 
-from extract.inference_commands import ablate, ablation_stats, infer  # noqa: E402
+from extract.inference.commands import ablate, ablation_stats, infer  # noqa: E402
 cli.add_command(infer)
 cli.add_command(ablate)
 cli.add_command(ablation_stats)

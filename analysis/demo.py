@@ -49,7 +49,7 @@ def steps(out_dir: Path) -> list[Step]:
     from analysis.commands import neurons, rsa, searchlight
     from analysis.report_commands import report
     from extract.commands import extract
-    from extract.inference_commands import ablate
+    from extract.inference.commands import ablate
     from ingest import embedded
     from ingest.commands import attributes, similarity, stimuli
 

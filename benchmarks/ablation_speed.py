@@ -1,8 +1,8 @@
 """Ablation speed: conditions per second with conditions stacked along the batch vs one per pass.
 
 Both ways run the bundled MiniLM over the same GoEmotions test stimuli with the same random
-neuron sets (zero ablation), through `extract.inference.readout_features` and the hooks of
-`extract.ablation`; the features must agree (max |diff| printed). Also printed: the achieved
+neuron sets (zero ablation), through `extract.inference.readouts.readout_features` and the hooks of
+`extract.ablation.edits`; the features must agree (max |diff| printed). Also printed: the achieved
 FLOP/s against this machine's measured float32 matmul peak, and the cost of a full sweep
 (14 attributes x 3 k, 10 random controls per k shared by the attributes or 10 per attribute
 when layer-matched, + unablated) over the test split's 27 binary tasks, extrapolated from the
@@ -25,8 +25,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from extract.ablation import AblationEdit, condition_masks, random_conditions, stacked_hook_factory, unablated_condition  # noqa: E402
-from extract.inference import ProbeReadout, readout_features  # noqa: E402
+from extract.ablation.edits import AblationEdit, condition_masks, random_conditions, stacked_hook_factory, unablated_condition  # noqa: E402
+from extract.inference.readouts import ProbeReadout, readout_features  # noqa: E402
 
 
 def goemotions(split: str) -> list[tuple[str, str, list[int]]]:
@@ -59,8 +59,8 @@ def test_split_union_size(rows) -> int:
     """Stimuli the 27 binary tasks of the test split need (positives + drawn negatives), seed 0."""
     import pandas as pd
 
-    from extract.inference_run import split_union
-    from extract.inference_tasks import binary_tasks
+    from extract.inference.run import split_union
+    from extract.inference.tasks import binary_tasks
     from ingest.emotions import GOEMOTIONS_27
 
     labels = (Path(os.environ.get("EMOLAKE_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))

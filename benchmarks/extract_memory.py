@@ -23,7 +23,7 @@ CHILD = r"""
 import json, resource, sys, time
 from pathlib import Path
 import pyarrow as pa
-from extract.models import load_model
+from extract.models.loading import load_model
 from extract.run import ExtractSettings, extract_run
 from warehouse.lake import Lake
 

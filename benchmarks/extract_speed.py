@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from extract.capture import encode, length_sorted_batches, pad_batch  # noqa: E402
 from extract.hooks import hooked  # noqa: E402
-from extract.models import LoadedModel, load_model  # noqa: E402
+from extract.models.loading import LoadedModel, load_model  # noqa: E402
 from extract.prompts import DEFAULT_TEMPLATE, fill_template  # noqa: E402
 from extract.run import ExtractSettings, extract_run  # noqa: E402
 from warehouse.database import rebuild_views  # noqa: E402
@@ -167,7 +167,7 @@ def _naive(loaded: LoadedModel, prompts: list[str], csv_path: Path, clock) -> fl
 def random_roberta_base(folder: Path) -> LoadedModel:
     from transformers import AutoTokenizer, RobertaConfig, RobertaModel
 
-    from extract.models import default_model_path
+    from extract.models.loading import default_model_path
 
     torch.manual_seed(0)
     tokenizer = AutoTokenizer.from_pretrained(default_model_path(), local_files_only=True)

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from extract.hooks import hooked
-from extract.models import LoadedModel
+from extract.models.loading import LoadedModel
 from warehouse.errors import BadInputError
 
 def max_length(loaded: LoadedModel) -> int:

@@ -25,7 +25,7 @@ import torch
 from extract import store
 from extract.capture import capture, encode, tokenizer_settings
 from extract.prompts import DEFAULT_TEMPLATE, check_template, fill_template
-from extract.models import LoadedModel, load_model
+from extract.models.loading import LoadedModel, load_model
 from warehouse.database import connect
 from warehouse.errors import BadInputError, NotFoundError
 from warehouse.lake import Lake

@@ -1,6 +1,6 @@
 """Tiny models and stimuli for the inference and ablation tests (no downloads).
 
-Models are loaded here in the tests only (the package's loader is extract/models.py): a tiny
+Models are loaded here in the tests only (the package's loader is extract/models/loading.py): a tiny
 random-weight BERT encoder and RoBERTa masked LM built from configs, both with the bundled
 MiniLM's BERT tokenizer, and the bundled MiniLM itself.
 """

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import torch
 
-from extract.models import default_model_path
+from extract.models.loading import default_model_path
 
 
 def save_tiny_model(folder: Path, kind: str = "roberta-mlm", seed: int = 0) -> Path:

@@ -8,7 +8,7 @@ import torch
 
 from extract.capture import capture, encode
 from extract.hooks import active_hook_count
-from extract.models import load_model
+from extract.models.loading import load_model
 from extract.prompts import fill_template
 from extract_models import save_tiny_model
 from warehouse.errors import BadInputError

@@ -7,11 +7,11 @@ import pytest
 import torch
 
 from ablation_fixtures import minilm, stimuli, tiny_bert, tiny_roberta
-from extract.inference import (
+from extract.inference.readouts import (
     Probe, ProbeReadout, fit_probe, fit_threshold, label_word_ids, mean_pool, readout_features, verbalizer_readout,
 )
-from extract.inference_run import InferenceConfig, fit_inference, load_probes, write_inference
-from extract.inference_tasks import binary_tasks, build_tasks, check_splits, multiclass_task
+from extract.inference.run import InferenceConfig, fit_inference, load_probes, write_inference
+from extract.inference.tasks import binary_tasks, build_tasks, check_splits, multiclass_task
 from warehouse.database import query
 from warehouse.errors import BadInputError
 

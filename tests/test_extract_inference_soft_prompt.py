@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from ablation_fixtures import stimuli, tiny_bert, tiny_roberta
-from extract.inference_run import InferenceConfig, fit_inference
-from extract.inference_soft_prompt import train_soft_prompt, word_logits
+from extract.inference.run import InferenceConfig, fit_inference
+from extract.inference.soft_prompt import train_soft_prompt, word_logits
 from warehouse.errors import BadInputError
 
 

@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from conftest import REPO, tree_hashes
-from extract.models import load_model
+from extract.models.loading import load_model
 from extract.run import ExtractSettings, extract_run
 from extract.store import read_activation_matrix
 from extract_models import save_tiny_model

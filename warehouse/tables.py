@@ -98,7 +98,7 @@ register(_spec(
     "One human distance per rater and emotion pair, emotion_a < emotion_b.",
 ))
 
-# --- Emotion inference and ablation (extract/inference*.py, extract/ablation.py, analysis/ablation_stats.py)
+# --- Emotion inference and ablation (extract/inference/, extract/ablation/, analysis/ablation_stats.py)
 
 register(_spec(
     "inferences", {"inference_id": pa.string()}, {

@@ -1,4 +1,5 @@
-"""`emolake infer`, `emolake ablate`, `emolake ablation-stats`: emotion inference and neuron ablation."""
+"""`emolake infer`, `emolake ablate`, `emolake ablation-stats`: emotion inference and neuron ablation (one file: the
+commands share their split and device options; the ablation library is in `extract/ablation/`)."""
 
 from __future__ import annotations
 
@@ -72,8 +73,8 @@ def infer(lake, model, dataset, readout, task, emotions, seed, fit_split, select
       emolake --lake lake infer --dataset goemotions --readout probe --max-per-emotion 200
       emolake --lake lake infer --task multiclass --emotions joy,anger,fear --json
     """
-    from extract.inference_run import InferenceConfig, fit_inference, load_stimuli, write_inference
-    from extract.models import load_model
+    from extract.inference.run import InferenceConfig, fit_inference, load_stimuli, write_inference
+    from extract.models.loading import load_model
     from warehouse.console import print_summary, progress_bar
 
     lake.require()
@@ -143,9 +144,9 @@ def ablate(lake, run_set, study, attributes, ks, controls, layer_matched, scope,
       emolake --lake lake ablate --run-set minilm-goemotions --study li2024 --k 500,1000,2000 --controls 10
       emolake --lake lake ablate --run-set minilm-goemotions --attributes valence,arousal --k 500 --layer-matched
     """
-    from extract.ablation_sweep import SweepConfig, read_attribute_neurons, run_sweep
-    from extract.inference_run import InferenceConfig, fit_or_load_inference, load_stimuli
-    from extract.models import load_model
+    from extract.ablation.sweep import SweepConfig, read_attribute_neurons, run_sweep
+    from extract.inference.run import InferenceConfig, fit_or_load_inference, load_stimuli
+    from extract.models.loading import load_model
     from warehouse.console import print_summary, progress_bar
     from warehouse.errors import BadInputError
 

@@ -1,7 +1,7 @@
 """An ablation sweep: unablated + attribute neuron sets + random controls, evaluated and stored.
 
 Neuron sets are read from `attribute_neurons` (run set, study, attribute, k, scope); the read-out is
-a fitted inference run (`inference_run.py`), applied to the report split's binary tasks. Results go
+a fitted inference run (`extract/inference/run.py`), applied to the report split's binary tasks. Results go
 to `ablations` (condition definitions, seeds and neuron lists) and `ablation_accuracy`, partitioned
 by (run_set, study, k): re-running a k replaces it; the unablated condition is k = 0. Predictions of
 every condition are stored only with `save_predictions` (one row per stimulus, task and condition;
@@ -16,14 +16,15 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from extract.ablation import (
+from extract.ablation.edits import (
     AblationEdit, Condition, attribute_conditions, condition_masks, random_conditions, reference_statistics,
     stacked_hook_factory, unablated_condition,
 )
 from extract.hooks import ffn_hook_points, ffn_width
-from extract.inference import readout_features
-from extract.inference_run import FittedInference, split_union, task_texts
-from extract.inference_tasks import MULTICLASS, derive_seed
+from extract.inference.readouts import readout_features
+from extract.inference.run import FittedInference, split_union
+from extract.inference.tasks import task_texts
+from extract.inference.tasks import MULTICLASS, derive_seed
 from warehouse.errors import BadInputError, NotFoundError
 from warehouse.lake import Lake, LakeTransaction
 

@@ -12,7 +12,7 @@ Both run through one forward loop, `readout_features`, which can stack several c
   piece; two words sharing a first piece are refused). 27-way: argmax over the emotions' words.
   Binary for emotion e: score = log p(word e) - mean log p(all words), threshold fitted on the fit split.
 
-Soft-prompt tuning lives in `inference_soft_prompt.py`.
+Soft-prompt tuning lives in `extract/inference/soft_prompt.py`.
 """
 
 from __future__ import annotations

@@ -110,3 +110,20 @@ def default_emotions(stimuli: pd.DataFrame) -> list[str]:
     present = set(stimuli["emotion"].unique())
     chosen = [e for e in GOEMOTIONS_27 if e in present]
     return chosen or sorted(present - {NEUTRAL})
+
+def task_texts(stimuli: pd.DataFrame, ids: np.ndarray) -> list[str]:
+    text = stimuli.drop_duplicates("stimulus_id").set_index("stimulus_id")["text"]
+    return text.loc[list(ids)].tolist()
+
+
+def score_task(config, task: Task, predicted: np.ndarray,
+               score: np.ndarray) -> tuple[dict, pd.DataFrame]:
+    """One task scored on its split: its accuracy row and its prediction rows."""
+    role = [r for r, s in (("fit", config.fit_split), ("select", config.select_split),
+                           ("report", config.report_split)) if s == task.split]
+    accuracy = {"emotion": task.emotion, "split": task.split, "n_stimuli": len(task.labels),
+                "accuracy": float((predicted == task.labels).mean()), "selected": ",".join(role)}
+    predictions = pd.DataFrame({
+        "emotion": task.emotion, "split": task.split, "stimulus_id": task.stimulus_ids.astype(str),
+        "label": task.labels, "predicted": predicted, "score": score.astype(np.float32)})
+    return accuracy, predictions

@@ -21,8 +21,8 @@ import torch
 
 from extract.choices import MODES
 from extract.hooks import HookFn, hooked
-from extract.inference import base_encoder
-from extract.inference_tasks import derive_seed
+from extract.inference.readouts import base_encoder
+from extract.inference.tasks import derive_seed
 from warehouse.errors import BadInputError
 
 

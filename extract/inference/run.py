@@ -20,11 +20,14 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from extract.inference import (
+from extract.inference.readouts import (
     DEFAULT_PROBE_TEMPLATE, DEFAULT_VERBALIZER_TEMPLATE, Probe, ProbeReadout, fit_probe, fit_threshold,
     readout_features, verbalizer_readout,
 )
-from extract.inference_tasks import MULTICLASS, Task, build_tasks, check_splits, default_emotions
+from extract.inference.soft_prompt import fit_soft_prompt_tasks
+from extract.inference.tasks import (
+    MULTICLASS, Task, build_tasks, check_splits, default_emotions, score_task, task_texts,
+)
 from warehouse.errors import BadInputError, NotFoundError
 from warehouse.lake import Lake, LakeTransaction
 from warehouse.version import code_version
@@ -92,10 +95,6 @@ def load_stimuli(lake: Lake, dataset: str) -> pd.DataFrame:
     return frame
 
 
-def task_texts(stimuli: pd.DataFrame, ids: np.ndarray) -> list[str]:
-    text = stimuli.drop_duplicates("stimulus_id").set_index("stimulus_id")["text"]
-    return text.loc[list(ids)].tolist()
-
 
 def split_union(tasks: list[Task]) -> np.ndarray:
     """Every stimulus any task of a split needs, once (sorted)."""
@@ -128,7 +127,7 @@ def verbalizer_probe(features_fit: np.ndarray, task: Task, emotions: list[str]) 
 def fit_inference(loaded, stimuli: pd.DataFrame, config: InferenceConfig, progress=None) -> FittedInference:
     """Fit the read-out on the fit split, select on the select split, score every split of the config.
 
-    `loaded`: an object with `.model` and `.tokenizer` (extract.models.LoadedModel). `progress(n)` is
+    `loaded`: an object with `.model` and `.tokenizer` (extract.models.loading.LoadedModel). `progress(n)` is
     called with the number of texts of each finished batch.
     """
     check_splits(stimuli, config.dataset, config.splits)
@@ -137,9 +136,8 @@ def fit_inference(loaded, stimuli: pd.DataFrame, config: InferenceConfig, progre
     tasks = {split: build_tasks(stimuli, config.task, emotions, split, config.seed, config.max_per_emotion)
              for split in config.splits}
     if config.readout == "soft-prompt":
-        from extract.inference_soft_prompt import fit_soft_prompt_inference
-
-        return fit_soft_prompt_inference(loaded, stimuli, config, tasks, progress)
+        accuracy, predictions = fit_soft_prompt_tasks(loaded, stimuli, config, tasks, progress)
+        return FittedInference(config, config.inference_id(), None, tasks, {}, accuracy, predictions)
     readout = make_readout(loaded.model, loaded.tokenizer, config, emotions)
     features: dict[str, tuple[np.ndarray, dict[str, int]]] = {}
     for split in config.splits:
@@ -175,18 +173,6 @@ def fit_inference(loaded, stimuli: pd.DataFrame, config: InferenceConfig, progre
     return FittedInference(config, config.inference_id(), readout, tasks, probes, pd.DataFrame(accuracy),
                            pd.concat(predictions, ignore_index=True))
 
-
-def score_task(config: InferenceConfig, task: Task, predicted: np.ndarray,
-               score: np.ndarray) -> tuple[dict, pd.DataFrame]:
-    """One task scored on its split: its accuracy row and its prediction rows."""
-    role = [r for r, s in (("fit", config.fit_split), ("select", config.select_split),
-                           ("report", config.report_split)) if s == task.split]
-    accuracy = {"emotion": task.emotion, "split": task.split, "n_stimuli": len(task.labels),
-                "accuracy": float((predicted == task.labels).mean()), "selected": ",".join(role)}
-    predictions = pd.DataFrame({
-        "emotion": task.emotion, "split": task.split, "stimulus_id": task.stimulus_ids.astype(str),
-        "label": task.labels, "predicted": predicted, "score": score.astype(np.float32)})
-    return accuracy, predictions
 
 
 def write_inference(txn: LakeTransaction, fitted: FittedInference) -> None:

@@ -17,7 +17,8 @@ import pandas as pd
 import torch
 from torch import nn
 
-from extract.inference import label_word_ids
+from extract.inference.readouts import label_word_ids
+from extract.inference.tasks import score_task, task_texts
 from warehouse.errors import BadInputError
 
 BINARY_WORDS = ["no", "yes"]
@@ -106,10 +107,12 @@ def train_soft_prompt(model: nn.Module, tokenizer, fit: tuple[list[str], np.ndar
     return best
 
 
-def fit_soft_prompt_inference(loaded, stimuli: pd.DataFrame, config, tasks: dict, progress=None):
-    """One prompt per fit-split task (per emotion for the binary task), scored on every split."""
-    from extract.inference_run import FittedInference, score_task, task_texts
+def fit_soft_prompt_tasks(loaded, stimuli: pd.DataFrame, config, tasks: dict,
+                          progress=None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """One prompt per fit-split task (per emotion for the binary task), scored on every split.
 
+    Returns (accuracy rows, prediction rows) as `extract.inference.tasks.score_task` makes them.
+    """
     settings = {**DEFAULTS, **(config.soft_prompt or {})}
     config.soft_prompt = settings
     emotions = config.emotions
@@ -133,5 +136,4 @@ def fit_soft_prompt_inference(loaded, stimuli: pd.DataFrame, config, tasks: dict
             row, rows = score_task(config, scored, predicted, logits.max(1))
             accuracy.append(row)
             predictions.append(rows)
-    return FittedInference(config, config.inference_id(), None, tasks, {}, pd.DataFrame(accuracy),
-                           pd.concat(predictions, ignore_index=True))
+    return pd.DataFrame(accuracy), pd.concat(predictions, ignore_index=True)

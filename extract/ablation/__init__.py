@@ -1,0 +1,1 @@
+"""Neuron ablation: edits applied through the FFN hooks, and sweeps over attribute and control sets."""

@@ -1,0 +1,1 @@
+"""Emotion inference read-outs: tasks, linear probe, LM-head verbalizer, soft prompt, and their runs."""

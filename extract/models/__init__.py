@@ -1,0 +1,1 @@
+"""Model families, loading (folders, hub names, GGUF files, bundled models) and the neuron registry."""
