@@ -1,13 +1,22 @@
-"""Turn stimuli into prompts and capture every layer's FFN activation at the read-out position.
+"""Turn stimuli into prompts and capture every layer's neurons at the read-out position.
 
-Prompts come from `extract.prompts` templates. Batches are right-padded (whatever side the tokenizer is configured for) and built from
-length-sorted prompts; the attention mask keeps padding out of every read-out, so results do not
-depend on batch size or composition. Capture runs through `extract.hooks.hooked`, the one hook
-mechanism, and copies each layer's read-out straight into one buffer allocated up front.
+Prompts come from `extract.prompts` templates, optionally wrapped in the tokenizer's own chat
+template (`chat=True`: one user turn, then the assistant's generation prompt). Batches are built
+from length-sorted prompts and padded on `padding_side` (right by default; left works the same).
+Padding never reaches a read-out: the attention mask keeps it out of attention, and position ids
+are counted from the mask (the first real token is position 0 on either side), so results do not
+depend on batch size, composition or padding side (the known bug class: left-padded batches
+without position ids shift every shorter prompt). RoBERTa-style models count positions from the
+input ids themselves. Capture runs through `extract.hooks.hooked`, the one hook mechanism, and
+copies each layer's read-out straight into one float32 buffer allocated up front, whatever the
+compute dtype.
 
-Read-out positions (`extract.prompts.POSITIONS`): `mask` (the mask token; exactly one per prompt), `cls` (the first token,
-[CLS] or <s>), `mean` (attention-masked mean over all tokens, special tokens included), `all`
-(every non-padding token; one buffer row per token, in prompt order).
+Read-out positions (`extract.prompts.POSITIONS`): `last` (the last token of the filled template;
+causal LMs), `mask` (the mask token, exactly one per prompt; for a causal LM the last token before
+where `{mask}` stands), `cls` (the first token, [CLS] or <s>; encoders), `mean` (encoders: the
+attention-masked mean over all tokens, special tokens included, as sentence-transformers pools;
+causal LMs: the mean over the stimulus text's own tokens), `all` (every non-padding token; one
+buffer row per token, in prompt order).
 """
 
 from __future__ import annotations
@@ -20,41 +29,83 @@ import torch
 
 from extract.hooks import hooked
 from extract.models.loading import LoadedModel
+from extract.prompts import cut_at_mask, fill_template
 from warehouse.errors import BadInputError
+
+PADDING_SIDES = ("right", "left")
+
 
 def max_length(loaded: LoadedModel) -> int:
     """Longest prompt in tokens that the model's position embeddings allow."""
     config = loaded.model.config
-    limit = int(getattr(config, "max_position_embeddings", 512))
+    limit = int(getattr(config, "max_position_embeddings", None) or getattr(config, "n_positions", None) or 512)
     if config.model_type in ("roberta", "xlm-roberta", "camembert"):
         limit -= int(config.pad_token_id) + 1  # RoBERTa positions start after the padding index
     return min(limit, int(getattr(loaded.tokenizer, "model_max_length", limit) or limit))
 
 
-def tokenizer_settings(loaded: LoadedModel) -> dict:
+def tokenizer_settings(loaded: LoadedModel, padding_side: str = "right", chat: bool = False) -> dict:
     tok = loaded.tokenizer
     return {
-        "class": type(tok).__name__, "padding_side": "right", "truncation": True, "max_length": max_length(loaded),
-        "add_special_tokens": True, "pad_token": tok.pad_token, "mask_token": tok.mask_token,
-        "cls_token": tok.cls_token, "sep_token": tok.sep_token, "vocab_size": len(tok),
+        "class": type(tok).__name__, "padding_side": padding_side, "truncation": True, "max_length": max_length(loaded),
+        "add_special_tokens": not chat, "chat_template": chat, "pad_token": tok.pad_token,
+        "mask_token": tok.mask_token, "cls_token": tok.cls_token, "sep_token": tok.sep_token,
+        "bos_token": tok.bos_token, "eos_token": tok.eos_token, "vocab_size": len(tok),
+        "files_sha256": loaded.tokenizer_sha256,
     }
 
 
 @dataclass
 class EncodedPrompts:
     ids: list[list[int]]  # token ids per prompt, special tokens included, unpadded
-    read_index: list[int]  # mask-token index per prompt (position 'mask'), else 0
+    read_index: list[int]  # read-out token per prompt (positions 'mask', 'last'), else 0 (the first token)
+    text_tokens: list[list[bool]] | None = None  # per token: part of the stimulus text (causal 'mean')
 
     def lengths(self) -> np.ndarray:
         return np.array([len(x) for x in self.ids])
 
 
-def encode(loaded: LoadedModel, prompts: Sequence[str], position: str, stimulus_ids: Sequence[str]) -> EncodedPrompts:
-    """Tokenize without padding; find the mask token and refuse prompts without exactly one."""
+def build_prompts(loaded: LoadedModel, texts: Sequence[str], template: str, position: str,
+                  chat: bool = False) -> tuple[list[str], list[tuple[int, int]]]:
+    """(prompts, character span of the stimulus text in each prompt)."""
+    if loaded.causal and position == "mask":
+        template = cut_at_mask(template)
+    mask_token = None if loaded.causal else loaded.tokenizer.mask_token
+    prompts = fill_template(template, texts, mask_token)
+    head = template[:template.index("{text}")].replace("{mask}", mask_token or "")
+    head = head.replace("{{", "{").replace("}}", "}")
+    spans = [(len(head), len(head) + len(text)) for text in texts]
+    if chat:
+        tok = loaded.tokenizer
+        if not getattr(tok, "chat_template", None):
+            raise BadInputError("--chat needs a tokenizer with a chat template", column="chat",
+                                expected="a chat model's tokenizer", found=type(tok).__name__)
+        wrapped = [tok.apply_chat_template([{"role": "user", "content": p}], tokenize=False, add_generation_prompt=True)
+                   for p in prompts]
+        spans = [(w.index(p) + a, w.index(p) + b) for w, p, (a, b) in zip(wrapped, prompts, spans)]
+        prompts = wrapped
+    return prompts, spans
+
+
+def encode(loaded: LoadedModel, prompts: Sequence[str], position: str, stimulus_ids: Sequence[str],
+           spans: Sequence[tuple[int, int]] | None = None, chat: bool = False) -> EncodedPrompts:
+    """Tokenize without padding; find each prompt's read-out token (refusing prompts without one)."""
     tok = loaded.tokenizer
-    ids = tok(list(prompts), truncation=True, max_length=max_length(loaded), add_special_tokens=True)["input_ids"]
+    want_offsets = loaded.causal and position == "mean"
+    if want_offsets and not getattr(tok, "is_fast", False):
+        raise BadInputError("--position mean on a causal LM needs a fast tokenizer (token offsets)",
+                            column="position", found=type(tok).__name__)
+    encoded = tok(list(prompts), truncation=True, max_length=max_length(loaded), add_special_tokens=not chat,
+                  return_offsets_mapping=want_offsets)
+    ids = encoded["input_ids"]
     read_index = [0] * len(ids)
-    if position == "mask":
+    text_tokens = None
+    if position in ("last", "mask") and loaded.causal:
+        for i, row in enumerate(ids):
+            if not row:
+                raise BadInputError("empty prompt", row=i, column="stimulus_id", found=stimulus_ids[i])
+            read_index[i] = len(row) - 1
+    elif position == "mask":
         mask_id = tok.mask_token_id
         for i, row in enumerate(ids):
             hits = [j for j, t in enumerate(row) if t == mask_id]
@@ -64,7 +115,15 @@ def encode(loaded: LoadedModel, prompts: Sequence[str], position: str, stimulus_
                     + (" (it may have been cut by truncation)" if not hits else ""),
                     row=i, column="stimulus_id", expected="1 mask token", found=f"{stimulus_ids[i]}: {len(hits)}")
             read_index[i] = hits[0]
-    return EncodedPrompts(ids, read_index)
+    if want_offsets:
+        text_tokens = []
+        for i, (offsets, (start, end)) in enumerate(zip(encoded["offset_mapping"], spans)):
+            inside = [a < end and b > start and b > a for a, b in offsets]
+            if not any(inside):
+                raise BadInputError("no token of the stimulus text is left in the prompt", row=i,
+                                    column="stimulus_id", found=stimulus_ids[i])
+            text_tokens.append(inside)
+    return EncodedPrompts(ids, read_index, text_tokens)
 
 
 def length_sorted_batches(lengths: np.ndarray, batch_size: int) -> list[np.ndarray]:
@@ -73,15 +132,35 @@ def length_sorted_batches(lengths: np.ndarray, batch_size: int) -> list[np.ndarr
     return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
 
 
-def pad_batch(ids: Sequence[Sequence[int]], pad_id: int, device: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """Right-padded input ids and attention mask, both `[batch, pos]`."""
+def pad_batch(ids: Sequence[Sequence[int]], pad_id: int, device: str,
+              padding_side: str = "right") -> tuple[torch.Tensor, torch.Tensor]:
+    """Padded input ids and attention mask, both `[batch, pos]`."""
+    if padding_side not in PADDING_SIDES:
+        raise BadInputError("unknown padding side", column="padding_side", expected=" | ".join(PADDING_SIDES),
+                            found=padding_side)
     width = max(len(x) for x in ids)
     input_ids = torch.full((len(ids), width), pad_id, dtype=torch.long)
     attention = torch.zeros((len(ids), width), dtype=torch.long)
     for i, row in enumerate(ids):
-        input_ids[i, :len(row)] = torch.tensor(row, dtype=torch.long)
-        attention[i, :len(row)] = 1
+        start = 0 if padding_side == "right" else width - len(row)
+        input_ids[i, start:start + len(row)] = torch.tensor(row, dtype=torch.long)
+        attention[i, start:start + len(row)] = 1
     return input_ids.to(device), attention.to(device)
+
+
+def position_ids(attention: torch.Tensor) -> torch.Tensor:
+    """[batch, pos]: 0 at each prompt's first real token, counting real tokens (padding gets 0)."""
+    return (attention.cumsum(1) - 1).clamp(min=0)
+
+
+def forward_base(loaded: LoadedModel, input_ids: torch.Tensor, attention: torch.Tensor):
+    """The model without its head, with the attention mask and (where the family needs them) position ids."""
+    kwargs = {"input_ids": input_ids, "attention_mask": attention}
+    if loaded.family.explicit_position_ids:
+        kwargs["position_ids"] = position_ids(attention)
+    if loaded.causal:
+        kwargs["use_cache"] = False
+    return loaded.model.base_model(**kwargs)
 
 
 def capture_batch(
@@ -89,29 +168,29 @@ def capture_batch(
     input_ids: torch.Tensor,  # [batch, pos]
     attention: torch.Tensor,  # [batch, pos]
     position: str,
-    read_index: torch.Tensor,  # [batch] mask-token index (position 'mask')
+    read_index: torch.Tensor,  # [batch] read-out token in padded coordinates (positions 'mask', 'last', 'cls')
     out: torch.Tensor,  # [batch, n_layers, d_ff], or [n_tokens, n_layers, d_ff] for 'all'
+    mean_mask: torch.Tensor | None = None,  # [batch, pos] tokens averaged by 'mean' (default: attention)
 ) -> torch.Tensor:
-    """One forward pass of the encoder (no MLM head) with every layer's read-out copied into `out`."""
+    """One forward pass of the model (no head) with every layer's read-out copied into `out` (as float32)."""
     rows = torch.arange(input_ids.shape[0], device=input_ids.device)
     if position == "mean":
-        weights = (attention / attention.sum(dim=1, keepdim=True)).to(torch.float32)[:, None, :]  # [batch, 1, pos]
+        keep = (attention if mean_mask is None else mean_mask).to(torch.float32)  # [batch, pos]
+        weights = (keep / keep.sum(dim=1, keepdim=True))[:, None, :]  # [batch, 1, pos]
     if position == "all":
-        keep = attention.bool()  # [batch, pos]
+        keep_all = attention.bool()  # [batch, pos]
 
     def read_out(layer: int, act: torch.Tensor) -> None:  # act: [batch, pos, d_ff]
-        if position == "mask":
-            out[:, layer].copy_(act[rows, read_index])
-        elif position == "cls":
-            out[:, layer].copy_(act[:, 0])
+        if position in ("mask", "last", "cls"):
+            out[:, layer].copy_(act[rows, read_index])  # [batch, d_ff]
         elif position == "mean":
-            out[:, layer].copy_(torch.bmm(weights, act)[:, 0])
+            out[:, layer].copy_(torch.bmm(weights.to(act.device), act.float())[:, 0])  # [batch, d_ff]
         else:
-            out[:, layer].copy_(act[keep])  # [n_tokens, d_ff], row-major over (prompt, token)
+            out[:, layer].copy_(act[keep_all.to(act.device)])  # [n_tokens, d_ff], row-major over (prompt, token)
         return None
 
-    with torch.inference_mode(), hooked(loaded.model, read_out):
-        loaded.model.base_model(input_ids=input_ids, attention_mask=attention)
+    with torch.inference_mode(), hooked(loaded.model, read_out, neuron=loaded.neuron):
+        forward_base(loaded, input_ids, attention)
     return out
 
 
@@ -127,7 +206,7 @@ class Captured:
 
 
 def capture(loaded: LoadedModel, encoded: EncodedPrompts, position: str, batch_size: int,
-            on_batch: Callable[[int], None] | None = None) -> Captured:
+            on_batch: Callable[[int], None] | None = None, padding_side: str = "right") -> Captured:
     """Read-outs for all prompts, through one buffer allocated up front and filled batch by batch.
 
     `on_batch(n_prompts)` is called after each batch (progress bars).
@@ -138,17 +217,26 @@ def capture(loaded: LoadedModel, encoded: EncodedPrompts, position: str, batch_s
     buffer = torch.empty((n_rows, loaded.n_layers, loaded.d_ff), dtype=torch.float32)  # [rows, n_layers, d_ff]
     first_row = np.concatenate([[0], np.cumsum(per_prompt)[:-1]]).astype(np.int64)  # output row of each prompt
     rows = np.empty(n_rows, dtype=np.int64)
-    pad_id = loaded.tokenizer.pad_token_id if loaded.tokenizer.pad_token_id is not None else 0
+    tok = loaded.tokenizer
+    pad_id = next((t for t in (tok.pad_token_id, tok.eos_token_id) if t is not None), 0)  # masked out either way
     filled = 0
     for batch in length_sorted_batches(lengths, batch_size):
-        input_ids, attention = pad_batch([encoded.ids[i] for i in batch], pad_id, loaded.device)
-        index = torch.tensor([encoded.read_index[i] for i in batch], device=loaded.device)
+        input_ids, attention = pad_batch([encoded.ids[i] for i in batch], pad_id, loaded.device, padding_side)
+        width = input_ids.shape[1]
+        shift = [0 if padding_side == "right" else width - len(encoded.ids[i]) for i in batch]
+        index = torch.tensor([encoded.read_index[i] + s for i, s in zip(batch, shift)], device=loaded.device)
+        mean_mask = None
+        if encoded.text_tokens is not None:
+            mean_mask = torch.zeros_like(attention)
+            for j, (i, s) in enumerate(zip(batch, shift)):
+                mean_mask[j, s:s + len(encoded.ids[i])] = torch.tensor(encoded.text_tokens[i], dtype=torch.long)
         n = int(per_prompt[batch].sum())
         if loaded.device == "cpu":
-            capture_batch(loaded, input_ids, attention, position, index, buffer[filled:filled + n])  # hooks write in place
-        else:
+            capture_batch(loaded, input_ids, attention, position, index, buffer[filled:filled + n], mean_mask)
+        else:  # hooks write on the device; one copy to the host per batch
             out = torch.empty((n, loaded.n_layers, loaded.d_ff), dtype=torch.float32, device=loaded.device)
-            buffer[filled:filled + n] = capture_batch(loaded, input_ids, attention, position, index, out).cpu()
+            buffer[filled:filled + n] = capture_batch(loaded, input_ids, attention, position, index, out,
+                                                      mean_mask).cpu()
         for i in batch:
             rows[first_row[i]:first_row[i] + per_prompt[i]] = np.arange(filled, filled + per_prompt[i])
             filled += int(per_prompt[i])

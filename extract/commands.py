@@ -1,34 +1,47 @@
-"""`emolake extract`: capture a model's FFN activations over a dataset's stimuli into the lake."""
+"""`emolake extract`: capture a model's MLP neurons over a dataset's stimuli into the lake."""
 
 from __future__ import annotations
 
 import click
 
-from extract.prompts import DEFAULT_TEMPLATE, POSITIONS
+from extract.models.families import DEFAULT_NEURON, NEURONS
+from extract.prompts import POSITIONS
 
 
 @click.command("extract")
 @click.option("--model", "model", default=None, metavar="NAME_OR_PATH",
-              help="Hugging Face model name or local folder [default: the bundled all-MiniLM-L6-v2].")
+              help="Local folder, Hugging Face hub name, .gguf file, or a bundled name: all-minilm-l6-v2 (default), "
+                   "smollm2-135m-instruct.")
 @click.option("--dataset", default="goemotions", show_default=True, help="Dataset in the `stimuli` view.")
 @click.option("--split", default=None, help="Split of the dataset [default: all splits].")
-@click.option("--template", default=DEFAULT_TEMPLATE, show_default=True,
-              help="Prompt template: {text} is the stimulus, {mask} the tokenizer's mask token.")
-@click.option("--position", type=click.Choice(POSITIONS), default="mask", show_default=True,
-              help="Read-out: the mask token, the first token, the masked mean, or every token.")
+@click.option("--template", default=None,
+              help="Prompt template: {text} is the stimulus, {mask} the tokenizer's mask token [default: "
+                   "'{text} I feel {mask}.' at position mask, '{text}\\nThe emotion expressed here is' at last, "
+                   "'{text}' otherwise].")
+@click.option("--position", type=click.Choice(POSITIONS), default=None,
+              help="Read-out: the last token (causal LMs), the mask token (on a causal LM: where {mask} would be "
+                   "predicted), the first token, the mean, or every token [default: last for a causal LM, mask "
+                   "with an MLM head, mean for a sentence encoder].")
+@click.option("--neuron", type=click.Choice(NEURONS), default=DEFAULT_NEURON, show_default=True,
+              help="mlp_post: the input of the down projection (act(gate(x)) * up(x) in gated MLPs, the activation "
+                   "output in ungated ones); mlp_gate: act(gate(x)) (gated MLPs only).")
+@click.option("--chat", is_flag=True, help="Wrap each prompt in the tokenizer's chat template (a user turn).")
+@click.option("--dtype", type=click.Choice(["float32", "bfloat16", "float16"]), default="float32", show_default=True,
+              help="Compute dtype (activations are stored as float32); bfloat16/float16 only on cuda.")
 @click.option("--run-id", default=None, help="Run id [default: derived from model, data and settings, so the "
               "same command resumes the same run].")
 @click.option("--run-set", default=None, help="Group of runs analysed together (e.g. seeds) [default: the run id].")
 @click.option("--batch-size", type=click.IntRange(1), default=32, show_default=True)
 @click.option("--limit", type=click.IntRange(1), default=None, help="Only the first N stimuli.")
 @click.option("--emotions", default=None, help="Comma-separated emotions: only stimuli labelled with one of them.")
-@click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
+@click.option("--device", type=click.Choice(["cpu", "cuda", "auto"]), default="cpu", show_default=True,
+              help="cuda spreads a model too large for one GPU with accelerate (device_map='auto').")
 @click.option("--chunk-size", type=click.IntRange(1), default=None,
               help="Stimuli per written chunk (resume granularity) [default: ~8 MB per layer file].")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.pass_obj
-def extract(lake, model, dataset, split, template, position, run_id, run_set, batch_size, limit, emotions,
-            device, chunk_size, as_json) -> None:
+def extract(lake, model, dataset, split, template, position, neuron, chat, dtype, run_id, run_set, batch_size, limit,
+            emotions, device, chunk_size, as_json) -> None:
     """Capture every layer's FFN activations at the read-out position for a dataset's stimuli.
 
     Writes activations/run_id=.../layer=.../part-*.parquet and a `runs` manifest row. Interrupted
@@ -38,6 +51,7 @@ def extract(lake, model, dataset, split, template, position, run_id, run_set, ba
     Example:
       emolake --lake lake extract --dataset goemotions --split test --limit 200
       emolake --lake lake extract --position cls --template "{text}" --json
+      emolake --lake lake extract --model smollm2-135m-instruct --dataset goemotions --split test --limit 200
     """
     from extract.run import ExtractSettings, extract_run
     from ingest.emotions import normalise_emotion
@@ -46,7 +60,7 @@ def extract(lake, model, dataset, split, template, position, run_id, run_set, ba
     wanted = tuple(sorted({normalise_emotion(e) for e in emotions.split(",") if e.strip()})) if emotions else None
     settings = ExtractSettings(model=model, dataset=dataset, split=split, template=template, position=position,
                                run_id=run_id, run_set=run_set, batch_size=batch_size, limit=limit, emotions=wanted,
-                               device=device, chunk_size=chunk_size)
+                               device=device, chunk_size=chunk_size, neuron=neuron, dtype=dtype, chat=chat)
     with progress_bar("prompts") as bar:
         task = bar.add_task("loading model", total=None)
 

@@ -1,7 +1,7 @@
 """One extraction run: stimuli from the lake -> FFN activations in the lake, resumable, with a manifest.
 
-The run id defaults to a hash of what decides the data (model weights, dataset, split, template,
-position, limit, emotions), so the same command finds the same run again. The run is cut into
+The run id defaults to a hash of what decides the data (model weights, tokenizer files, neuron
+definition, compute dtype, chat template, dataset, split, template, position, limit, emotions), so the same command finds the same run again. The run is cut into
 fixed chunks of stimuli (in selection order); each chunk is captured and written as one file per
 layer before the next starts, so memory stays flat and an interrupted run (Ctrl-C, kill -9)
 resumes by writing only the chunks whose files are missing. The `runs` row says 'running' until
@@ -14,7 +14,7 @@ import hashlib
 import json
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 
 import numpy as np
@@ -23,9 +23,10 @@ import pyarrow.parquet as pq
 import torch
 
 from extract import store
-from extract.capture import capture, encode, tokenizer_settings
-from extract.prompts import DEFAULT_TEMPLATE, check_template, fill_template
+from extract.capture import build_prompts, capture, encode, tokenizer_settings
+from extract.models.families import DEFAULT_NEURON
 from extract.models.loading import LoadedModel, load_model
+from extract.prompts import check_position, check_template, default_position, default_template
 from warehouse.database import connect
 from warehouse.errors import BadInputError, NotFoundError
 from warehouse.lake import Lake
@@ -41,8 +42,8 @@ class ExtractSettings:
     model: str | None = None  # name or path; None = the bundled all-MiniLM-L6-v2
     dataset: str = "goemotions"
     split: str | None = None  # None = every split of the dataset
-    template: str = DEFAULT_TEMPLATE
-    position: str = "mask"
+    template: str | None = None  # None = the model's default (extract.prompts.default_template)
+    position: str | None = None  # None = the model's default: last (causal), mask (MLM head), mean (encoder)
     run_id: str | None = None
     run_set: str | None = None
     batch_size: int = 32
@@ -50,6 +51,18 @@ class ExtractSettings:
     emotions: tuple[str, ...] | None = None
     device: str = "cpu"
     chunk_size: int | None = None  # stimuli per chunk; default from CHUNK_BYTES and d_ff
+    neuron: str = DEFAULT_NEURON  # mlp_post | mlp_gate (extract.models.families)
+    dtype: str = "float32"  # compute dtype; activations are stored as float32
+    chat: bool = False  # wrap each prompt in the tokenizer's chat template
+    padding_side: str = "right"  # results do not depend on it (tested); recorded in tokenizer_settings
+
+    def resolved(self, loaded: LoadedModel) -> "ExtractSettings":
+        """These settings with the model's default position and template filled in, and checked."""
+        position = self.position or default_position(loaded.causal, loaded.has_mlm_head)
+        template = self.template or default_template(position, loaded.causal)
+        check_position(position, loaded.causal)
+        check_template(template, position)
+        return replace(self, position=position, template=template)
 
 
 @dataclass
@@ -96,12 +109,16 @@ def _slug(text: str) -> str:
 def default_run_id(settings: ExtractSettings, loaded: LoadedModel) -> str:
     """'<model>-<dataset>-<split>-<position>-<hash>': the same settings give the same id."""
     key = json.dumps({
-        "weights_sha256": loaded.weights_sha256, "dataset": settings.dataset, "split": settings.split,
+        "weights_sha256": loaded.weights_sha256, "tokenizer_sha256": loaded.tokenizer_sha256,
+        "neuron": loaded.neuron, "dtype": loaded.dtype, "chat": settings.chat,
+        "dataset": settings.dataset, "split": settings.split,
         "template": settings.template, "position": settings.position, "limit": settings.limit,
         "emotions": sorted(settings.emotions) if settings.emotions else None,
     }, sort_keys=True)
     model = _slug(loaded.name.rstrip("/").rsplit("/", 1)[-1])
     parts = [model, _slug(settings.dataset), _slug(settings.split or "all"), settings.position]
+    if loaded.neuron != DEFAULT_NEURON:
+        parts.append(_slug(loaded.neuron))
     return "-".join(parts + [hashlib.sha256(key.encode()).hexdigest()[:10]])
 
 
@@ -120,8 +137,9 @@ def read_manifest(lake: Lake, run_id: str) -> dict | None:
 
 
 # Manifest fields that must match for a run to be resumed rather than refused.
-RESUME_KEYS = ("model", "weights_sha256", "template", "position", "dataset", "split", "emotions", "limit",
-               "stimuli_sha256", "batch_size", "chunk_size", "n_layers", "d_ff", "hook_point", "dtype")
+RESUME_KEYS = ("model", "weights_sha256", "tokenizer_sha256", "template", "position", "dataset", "split", "emotions",
+               "limit", "stimuli_sha256", "batch_size", "chunk_size", "n_layers", "d_ff", "hook_point", "neuron",
+               "dtype", "tokenizer_settings")
 
 
 def build_manifest(run_id: str, settings: ExtractSettings, loaded: LoadedModel, stimuli: Stimuli,
@@ -129,9 +147,11 @@ def build_manifest(run_id: str, settings: ExtractSettings, loaded: LoadedModel, 
     return {
         "run_id": run_id, "run_set": settings.run_set or run_id, "status": "running", "source": "emolake extract",
         "model": loaded.name, "model_class": type(loaded.model).__name__, "weights_sha256": loaded.weights_sha256,
-        "tokenizer": loaded.name, "tokenizer_settings": json.dumps(tokenizer_settings(loaded), sort_keys=True),
+        "tokenizer": loaded.name, "tokenizer_sha256": loaded.tokenizer_sha256,
+        "tokenizer_settings": json.dumps(tokenizer_settings(loaded, settings.padding_side, settings.chat),
+                                         sort_keys=True),
         "template": settings.template, "position": settings.position, "hook_point": loaded.hook_point,
-        "dtype": "float32", "device": loaded.device, "batch_size": settings.batch_size, "chunk_size": chunk_size,
+        "neuron": loaded.neuron, "dtype": loaded.dtype, "device": loaded.device, "batch_size": settings.batch_size, "chunk_size": chunk_size,
         "seed": SEED, "dataset": settings.dataset, "split": settings.split,
         "emotions": ",".join(sorted(settings.emotions)) if settings.emotions else None, "limit": settings.limit,
         "stimuli_sha256": stimuli.sha256(), "n_stimuli": len(stimuli.ids), "n_layers": loaded.n_layers,
@@ -155,11 +175,16 @@ def extract_run(lake: Lake, settings: ExtractSettings, loaded: LoadedModel | Non
     """
     lake.require()
     lake.init()  # seeds the extraction tables in lakes created before they existed
-    check_template(settings.template, settings.position)
+    if settings.template is not None and settings.position is not None:
+        check_template(settings.template, settings.position)  # before the model loads
     if settings.batch_size < 1:
         raise BadInputError("batch size must be at least 1", column="batch_size", found=settings.batch_size)
     stimuli = select_stimuli(lake, settings.dataset, settings.split, settings.emotions, settings.limit)
-    loaded = loaded or load_model(settings.model, settings.device)
+    loaded = loaded or load_model(settings.model, settings.device, settings.dtype, settings.neuron)
+    if loaded.neuron != settings.neuron:
+        raise BadInputError("the loaded model reads another neuron definition than the settings", column="neuron",
+                            expected=settings.neuron, found=loaded.neuron)
+    settings = settings.resolved(loaded)
     torch.manual_seed(SEED)
     run_id = check_run_id(settings.run_id or default_run_id(settings, loaded))
     chunk_size = settings.chunk_size or max(settings.batch_size, CHUNK_BYTES // (4 * loaded.d_ff))
@@ -188,9 +213,11 @@ def extract_run(lake: Lake, settings: ExtractSettings, loaded: LoadedModel | Non
         on_start(n, done_before)
     for k, rows in todo:
         ids = [stimuli.ids[i] for i in rows]
-        prompts = fill_template(settings.template, [stimuli.texts[i] for i in rows], loaded.tokenizer.mask_token)
-        encoded = encode(loaded, prompts, settings.position, ids)
-        captured = capture(loaded, encoded, settings.position, settings.batch_size, on_batch=on_progress)
+        prompts, spans = build_prompts(loaded, [stimuli.texts[i] for i in rows], settings.template, settings.position,
+                                       settings.chat)
+        encoded = encode(loaded, prompts, settings.position, ids, spans, settings.chat)
+        captured = capture(loaded, encoded, settings.position, settings.batch_size, on_batch=on_progress,
+                           padding_side=settings.padding_side)
         row_ids = ids if captured.tokens is None else list(np.repeat(np.array(ids, dtype=object), encoded.lengths()))
         for layer in range(loaded.n_layers):
             table = store.activation_table(row_ids, captured.layer(layer), captured.tokens)
@@ -201,4 +228,4 @@ def extract_run(lake: Lake, settings: ExtractSettings, loaded: LoadedModel | Non
     return {"run_id": run_id, "status": "complete" if done_before == 0 else "resumed and complete",
             "n_stimuli": n, "chunks_written": len(todo), "chunks": len(chunks), "n_layers": loaded.n_layers,
             "d_ff": loaded.d_ff, "n_neurons": loaded.n_layers * loaded.d_ff, "model": loaded.name,
-            "position": settings.position}
+            "position": settings.position, "neuron": loaded.neuron}

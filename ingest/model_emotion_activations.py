@@ -150,7 +150,7 @@ def _manifest(seed: int, stimuli_sha256: str, source: str, now: datetime) -> dic
         "run_set": RUN_SET, "status": "complete", "source": source,
         "model": "roberta-base", "model_class": "RobertaForMaskedLM (frozen, soft-prompt-tuned per emotion)",
         "weights_sha256": None, "tokenizer": "roberta-base", "tokenizer_settings": None,
-        "template": "<soft prompt tuned for the emotion> <mask>", "position": "mask", "hook_point": HOOK_POINT,
+        "template": "<soft prompt tuned for the emotion> <mask>", "position": "mask", "hook_point": HOOK_POINT, "neuron": "mlp_post",
         "dtype": "float32", "device": None, "batch_size": None, "chunk_size": None, "seed": seed,
         "dataset": DATASET, "split": SPLIT, "emotions": None, "limit": None, "stimuli_sha256": stimuli_sha256,
         "n_stimuli": 27, "n_layers": N_LAYERS, "d_ff": D_FF, "package_versions": json.dumps(package_versions(), sort_keys=True),

@@ -4,9 +4,10 @@
 -- runs: one row per extraction run or released set of activations, with its full manifest.
 CREATE OR REPLACE VIEW runs AS
 SELECT run_id, run_set, status, source, model, model_class, weights_sha256, tokenizer, tokenizer_settings,
-       template, position, hook_point, dtype, device, batch_size, chunk_size, seed, dataset, split, emotions,
+       template, position, hook_point, dtype, neuron, tokenizer_sha256, device, batch_size, chunk_size, seed, dataset, split, emotions,
        "limit", stimuli_sha256, n_stimuli, n_layers, d_ff, package_versions, code_version, created_at, finished_at
-FROM read_parquet('runs/*/*.parquet', hive_partitioning = true, hive_types = {'run_id': VARCHAR})
+FROM read_parquet('runs/*/*.parquet', hive_partitioning = true, hive_types = {'run_id': VARCHAR},
+                  union_by_name = true)  -- manifests written before a column existed read it as NULL
 WHERE run_id <> '_empty';
 
 -- activation_vectors: one row per run, stimulus, layer (and token, for position 'all'): the layer's

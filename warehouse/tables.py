@@ -210,6 +210,8 @@ register(_spec(
         "model": pa.string(), "model_class": pa.string(), "weights_sha256": pa.string(),
         "tokenizer": pa.string(), "tokenizer_settings": pa.string(),  # JSON: padding side, max length, special tokens
         "template": pa.string(), "position": pa.string(), "hook_point": pa.string(), "dtype": pa.string(),
+        "neuron": pa.string(),  # neuron definition: mlp_post (input of the down projection) or mlp_gate
+        "tokenizer_sha256": pa.string(),  # the tokenizer's files (for GGUF: the .gguf file)
         "device": pa.string(), "batch_size": pa.int32(), "chunk_size": pa.int32(), "seed": pa.int64(),
         "dataset": pa.string(), "split": pa.string(), "emotions": pa.string(), "limit": pa.int64(),
         "stimuli_sha256": pa.string(), "n_stimuli": pa.int64(), "n_layers": pa.int32(), "d_ff": pa.int32(),
