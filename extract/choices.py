@@ -4,5 +4,5 @@ Kept free of heavy imports so that `emolake --help` does not load torch.
 """
 
 READOUTS = ("probe", "verbalizer", "soft-prompt")
-POOLINGS = ("mean", "cls")
+POOLINGS = ("mean", "cls", "last")
 MODES = ("zero", "mean", "scale", "noise")  # ablation edits: set to 0, to a reference mean, scale, add noise

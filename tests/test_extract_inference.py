@@ -129,7 +129,7 @@ def test_verbalizer_refuses_words_sharing_a_first_subtoken_and_models_without_ml
     clash = ["embarrassment", first] if first != "embarrassment" else ["joy", "joy"]
     with pytest.raises(BadInputError, match="share their first sub-token"):
         label_word_ids(tiny.tokenizer, clash)
-    with pytest.raises(BadInputError, match="masked-LM head"):
+    with pytest.raises(BadInputError, match="masked-LM or causal-LM head"):
         verbalizer_readout(tiny_bert().model, tiny.tokenizer, ["joy"])
 
 

@@ -55,7 +55,7 @@ def test_soft_prompt_inference_reports_each_split():
 
 def test_soft_prompt_needs_an_mlm_head():
     tiny = tiny_bert()
-    with pytest.raises(BadInputError, match="masked-LM head"):
+    with pytest.raises(BadInputError, match="masked-LM or causal-LM head"):
         train_soft_prompt(tiny.model, tiny.tokenizer, _data(), _data(), ["no", "yes"], epochs=1)
 
 

@@ -21,7 +21,8 @@ import torch
 
 from extract.choices import MODES
 from extract.hooks import HookFn, hooked
-from extract.inference.readouts import base_encoder
+from extract.inference.readouts import base_encoder, forward_kwargs
+from extract.models.families import DEFAULT_NEURON
 from extract.inference.tasks import derive_seed
 from warehouse.errors import BadInputError
 
@@ -150,7 +151,7 @@ def ablation_hook(masks: torch.Tensor, edit: AblationEdit, rows: int,
 
 
 def reference_statistics(model, tokenizer, texts: list[str], n_layers: int, d_ff: int, batch_size: int = 32,
-                         device: str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
+                         device: str = "cpu", neuron: str = DEFAULT_NEURON) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean and sd of every neuron over all non-padding token positions of `texts`: 2 x [n_layers, d_ff]."""
     total = torch.zeros(n_layers, d_ff, dtype=torch.float64)
     squares = torch.zeros(n_layers, d_ff, dtype=torch.float64)
@@ -163,13 +164,13 @@ def reference_statistics(model, tokenizer, texts: list[str], n_layers: int, d_ff
         total[layer] += values.sum((0, 1)).cpu()
         squares[layer] += (values * act.double()).sum((0, 1)).cpu()
 
-    with torch.inference_mode(), hooked(model, capture):
+    with torch.inference_mode(), hooked(model, capture, neuron=neuron):
         for start in range(0, len(texts), batch_size):
             batch = tokenizer(texts[start:start + batch_size], padding=True, truncation=True, max_length=256,
                               return_tensors="pt")
             batch = {k: v.to(device) for k, v in batch.items()}
             state["mask"] = batch["attention_mask"]
-            base_encoder(model)(**batch)
+            base_encoder(model)(**forward_kwargs(model, batch))
             count += int(batch["attention_mask"].sum())
     mean = total / count
     sd = (squares / count - mean ** 2).clamp(min=0).sqrt()

@@ -21,6 +21,7 @@ from extract.ablation.edits import (
     stacked_hook_factory, unablated_condition,
 )
 from extract.hooks import ffn_hook_points, ffn_width
+from extract.models.families import DEFAULT_NEURON
 from extract.inference.readouts import readout_features
 from extract.inference.run import FittedInference, split_union
 from extract.inference.tasks import task_texts
@@ -45,6 +46,7 @@ class SweepConfig:
     batch_size: int = 32
     reference_size: int = 2000
     save_predictions: bool = False
+    neuron: str = DEFAULT_NEURON  # the neuron definition the run set's neurons were read at
 
 
 def read_attribute_neurons(lake: Lake, run_set: str, study: str, ks: list[int], attributes: list[str] | None,
@@ -109,7 +111,7 @@ def evaluate_conditions(loaded, fitted: FittedInference, stimuli: pd.DataFrame, 
         group = conditions[start:start + config.conditions_per_pass]
         hook = stacked_hook_factory(masks[start:start + len(group)], edit, derive_seed(edit.seed, "noise", start))
         features = readout_features(model, tokenizer, texts, fitted.readout, batch_size=config.batch_size,
-                                    copies=len(group), hook_factory=hook, device=fitted.config.device,
+                                    copies=len(group), hook_factory=hook, device=fitted.config.device, neuron=config.neuron,
                                     on_batch=(lambda n, c=len(group): progress(n * c)) if progress else None)
         for task in tasks:
             probe = fitted.probes[task.emotion]
@@ -139,7 +141,7 @@ def make_edit(loaded, fitted: FittedInference, stimuli: pd.DataFrame, config: Sw
         ids = np.sort(rng.choice(ids, size=config.reference_size, replace=False))
     model = loaded.model
     mean, sd = reference_statistics(model, loaded.tokenizer, task_texts(stimuli, ids), len(ffn_hook_points(model)),
-                                    ffn_width(model), config.batch_size, fitted.config.device)
+                                    ffn_width(model), config.batch_size, fitted.config.device, config.neuron)
     return AblationEdit(config.mode, config.value, mean, sd, seed=config.seed)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import click
 
 from extract.choices import MODES, POOLINGS, READOUTS
+from extract.models.families import NEURONS
 
 SPLIT_OPTIONS = [
     click.option("--fit-on", "fit_split", default="train", show_default=True, help="Split the read-out is fitted on."),
@@ -36,11 +37,12 @@ def _emotions(value: str | None) -> list[str] | None:
 
 @click.command("infer")
 @click.option("--model", default=None, metavar="NAME_OR_PATH",
-              help="Hugging Face model name or local folder [default: the bundled all-MiniLM-L6-v2].")
+              help="Local folder, hub name, .gguf file, or all-minilm-l6-v2 (default) / smollm2-135m-instruct.")
 @click.option("--dataset", default="goemotions", show_default=True, help="Dataset in the `stimuli` view.")
 @click.option("--readout", type=click.Choice(READOUTS), default="probe", show_default=True,
-              help="probe: logistic regression on frozen pooled features (any encoder); verbalizer: label-word "
-                   "log-probs at {mask} (MLM head); soft-prompt: trained prompt vectors, frozen model (MLM head).")
+              help="probe: logistic regression on frozen pooled features (any model); verbalizer: label-word "
+                   "log-probs at {mask} (MLM head) or as the next token (causal LM); soft-prompt: trained prompt "
+                   "vectors, frozen model (MLM or causal LM head).")
 @click.option("--task", type=click.Choice(["binary", "multiclass"]), default="binary", show_default=True,
               help="binary: one task per emotion (its stimuli + as many others, seeded); multiclass: 27-way "
                    "over single-label stimuli.")
@@ -50,10 +52,12 @@ def _emotions(value: str | None) -> list[str] | None:
 @click.option("--max-per-emotion", type=click.IntRange(1), default=None,
               help="Cap positives per emotion (binary) or stimuli per class (multiclass) in every split.")
 @click.option("--template", default=None,
-              help="Input template with {text} (and {mask} for the verbalizer) [default: '{text}' for the probe, "
-                   "'{text} I feel {mask}.' for the verbalizer].")
-@click.option("--pooling", type=click.Choice(POOLINGS), default="mean", show_default=True,
-              help="Probe features: attention-masked mean of the last hidden state, or the first token.")
+              help="Input template with {text} (and {mask} for a masked-LM verbalizer) [default: '{text}' for an "
+                   "encoder's probe, '{text} I feel {mask}.' for its verbalizer, '{text}\\nThe emotion expressed "
+                   "here is' for a causal LM].")
+@click.option("--pooling", type=click.Choice(POOLINGS), default=None,
+              help="Probe features: attention-masked mean of the last hidden state, the first token, or the last "
+                   "token [default: mean for encoders, last for causal LMs].")
 @click.option("--label-words", default=None,
               help="Comma-separated label words (verbalizer: one per emotion; soft-prompt binary: negative,positive).")
 @click.option("--prompt-length", type=click.IntRange(1), default=20, show_default=True, help="Soft-prompt vectors.")
@@ -116,6 +120,8 @@ def infer(lake, model, dataset, readout, task, emotions, seed, fit_split, select
                    "(sd = --value x the neuron's reference sd).")
 @click.option("--value", type=float, default=0.0, show_default=True, help="Scale factor or noise sd (in sds).")
 @click.option("--model", default=None, metavar="NAME_OR_PATH", help="[default: the run set's model]")
+@click.option("--neuron", type=click.Choice(NEURONS), default=None,
+              help="Neuron definition the sets were found at [default: the run set's, else mlp_post].")
 @click.option("--dataset", default=None, help="Stimuli for the task [default: the run set's dataset].")
 @click.option("--readout", type=click.Choice(["probe", "verbalizer"]), default="probe", show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True, help="Seeds tasks, probe and control draws.")
@@ -130,7 +136,7 @@ def infer(lake, model, dataset, readout, task, emotions, seed, fit_split, select
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.pass_obj
-def ablate(lake, run_set, study, attributes, ks, controls, layer_matched, scope, mode, value, model, dataset,
+def ablate(lake, run_set, study, attributes, ks, controls, layer_matched, scope, mode, value, model, neuron, dataset,
            readout, seed, fit_split, select_split, report_split, max_per_emotion, conditions_per_pass, batch_size,
            save_predictions, device, as_json) -> None:
     """Ablate attribute-specific neurons and random controls; score emotion inference under each.
@@ -155,15 +161,16 @@ def ablate(lake, run_set, study, attributes, ks, controls, layer_matched, scope,
         k_values = sorted({int(k) for k in ks.split(",") if k.strip()})
     except ValueError as exc:
         raise BadInputError("--k takes comma-separated integers", column="k", found=ks) from exc
-    model_name, run_dataset = _run_set_defaults(lake, run_set)
+    model_name, run_dataset, run_neuron = _run_set_defaults(lake, run_set)
+    neuron = neuron or run_neuron or "mlp_post"
     chosen = None if attributes == "all" else [a.strip() for a in attributes.split(",") if a.strip()]
     sweep = SweepConfig(run_set, study, k_values, chosen, controls, layer_matched, mode, value, scope, seed,
-                        conditions_per_pass, batch_size, save_predictions=save_predictions)
+                        conditions_per_pass, batch_size, save_predictions=save_predictions, neuron=neuron)
     neuron_sets = read_attribute_neurons(lake, run_set, study, k_values, chosen, scope)  # fail before loading
     device = _device(device)
     with progress_bar("evals") as bar:
         task = bar.add_task("loading model", total=None)
-        loaded = load_model(model or model_name, device=device)
+        loaded = load_model(model or model_name, device=device, neuron=neuron)
         dataset = dataset or run_dataset
         stimuli = load_stimuli(lake, dataset)
         config = InferenceConfig(model=loaded.name, dataset=dataset, readout=readout, seed=seed, fit_split=fit_split,
@@ -181,13 +188,13 @@ def ablate(lake, run_set, study, attributes, ks, controls, layer_matched, scope,
     print_summary(f"Ablation sweep {run_set} / {study}", summary, as_json=as_json)
 
 
-def _run_set_defaults(lake, run_set: str) -> tuple[str | None, str | None]:
-    """(model, dataset) of the run set's runs, when it has any."""
+def _run_set_defaults(lake, run_set: str) -> tuple[str | None, str | None, str | None]:
+    """(model, dataset, neuron definition) of the run set's runs, when they agree."""
     from warehouse.database import connect
 
     with connect(lake) as con:
-        rows = con.execute("SELECT DISTINCT model, dataset FROM runs WHERE run_set = ?", [run_set]).fetchall()
-    return rows[0] if len(rows) == 1 else (None, None)
+        rows = con.execute("SELECT DISTINCT model, dataset, neuron FROM runs WHERE run_set = ?", [run_set]).fetchall()
+    return rows[0] if len(rows) == 1 else (None, None, None)
 
 
 @click.command("ablation-stats")

@@ -1,16 +1,23 @@
-"""Emotion inference read-outs on a frozen encoder: linear probe (default) and masked-LM verbalizer.
+"""Emotion inference read-outs on a frozen model: linear probe (default) and LM-head verbalizer.
 
 Both run through one forward loop, `readout_features`, which can stack several copies of each batch
-(one per ablation condition) and applies an FFN hook built per batch (`extract/hooks.py`):
+(one per ablation condition) and applies a neuron hook built per batch (`extract/hooks.py`). Batches
+of causal LMs are left-padded with position ids counted from the attention mask, so the last
+position is every row's last real token and results do not depend on the batch:
 
-- probe: features are the attention-masked mean of the last hidden state over all tokens ([CLS]/[SEP]
-  included, as sentence-transformers pools MiniLM), or the first token (`--pooling cls`); a
-  scikit-learn LogisticRegression is fitted on the fit split (features standardised), its C chosen
-  by accuracy on the select split, and stored with the standardisation folded into the weights.
-- verbalizer (models with an MLM head): features are the log-probabilities, at the template's single
-  `{mask}`, of the FIRST sub-token of each label word (multi-token words are scored by their first
-  piece; two words sharing a first piece are refused). 27-way: argmax over the emotions' words.
-  Binary for emotion e: score = log p(word e) - mean log p(all words), threshold fitted on the fit split.
+- probe: features are the last hidden state pooled over the prompt: the attention-masked mean over
+  all tokens ([CLS]/[SEP] included, as sentence-transformers pools MiniLM; the default for
+  encoders), the first token (`--pooling cls`, encoders), or the last token (`--pooling last`, the
+  default for causal LMs); a scikit-learn LogisticRegression is fitted on the fit split (features
+  standardised), its C chosen by accuracy on the select split, and stored with the standardisation
+  folded into the weights.
+- verbalizer (models with an MLM or LM head): features are the log-probabilities of the FIRST
+  sub-token of each label word (multi-token words are scored by their first piece; two words
+  sharing a first piece are refused), at the template's single `{mask}` (masked LMs) or as the next
+  token after the template (causal LMs; a `{mask}` there cuts the template, as in extraction).
+  27-way: argmax over the emotions' words. Binary for emotion e: score = log p(word e) - mean log
+  p(all words), threshold fitted on the fit split (scoring the emotion word against the others, not
+  yes/no, which a small LM answers 'no' to almost always).
 
 Soft-prompt tuning lives in `extract/inference/soft_prompt.py`.
 """
@@ -25,15 +32,51 @@ import numpy as np
 import torch
 from torch import nn
 
-from extract.hooks import HookFn, hooked
+from extract.capture import position_ids
+from extract.hooks import HookFn, hooked, model_family
+from extract.models.families import DEFAULT_NEURON
+from extract.prompts import CAUSAL_TEMPLATE, cut_at_mask
 from warehouse.errors import BadInputError
 
 PROBE_CS = (0.01, 0.1, 1.0, 10.0)
 DEFAULT_PROBE_TEMPLATE = "{text}"
 DEFAULT_VERBALIZER_TEMPLATE = "{text} I feel {mask}."
+DEFAULT_CAUSAL_VERBALIZER_TEMPLATE = CAUSAL_TEMPLATE
 
 # batch_rows -> hook for that batch (or None); lets ablation build per-row masks for each batch.
 HookFactory = Callable[[int], HookFn | None]
+
+
+def default_template(readout: str, causal: bool) -> str:
+    if readout == "probe":
+        return CAUSAL_TEMPLATE if causal else DEFAULT_PROBE_TEMPLATE
+    return DEFAULT_CAUSAL_VERBALIZER_TEMPLATE if causal else DEFAULT_VERBALIZER_TEMPLATE
+
+
+def default_pooling(causal: bool) -> str:
+    return "last" if causal else "mean"
+
+
+def is_causal(model: nn.Module) -> bool:
+    return model_family(model).causal
+
+
+def forward_kwargs(model: nn.Module, batch: dict) -> dict:
+    """The batch plus what the family needs: position ids from the mask, no KV cache for causal LMs."""
+    family = model_family(model)
+    kwargs = dict(batch)
+    if family.explicit_position_ids and "position_ids" not in kwargs:
+        kwargs["position_ids"] = position_ids(batch["attention_mask"])
+    if family.causal:
+        kwargs["use_cache"] = False
+        kwargs.pop("token_type_ids", None)
+    return kwargs
+
+
+def last_positions(attention_mask: torch.Tensor) -> torch.Tensor:
+    """[rows]: index of each row's last real token, whichever side the padding is on."""
+    index = torch.arange(attention_mask.shape[1], device=attention_mask.device)
+    return (attention_mask.bool() * index).argmax(1)
 
 
 def fill_template(template: str, text: str, mask_token: str | None) -> str:
@@ -61,28 +104,35 @@ def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tenso
 
 @dataclass
 class ProbeReadout:
-    """Pooled last hidden state of the encoder."""
+    """Pooled last hidden state of the model (no head)."""
 
     pooling: str = "mean"
     template: str = DEFAULT_PROBE_TEMPLATE
 
     def features(self, model: nn.Module, batch: dict) -> torch.Tensor:  # -> [rows, hidden]
-        hidden = base_encoder(model)(**batch).last_hidden_state  # [rows, pos, hidden]
+        hidden = base_encoder(model)(**forward_kwargs(model, batch)).last_hidden_state  # [rows, pos, hidden]
         if self.pooling == "cls":
             return hidden[:, 0]
+        if self.pooling == "last":
+            rows = torch.arange(hidden.shape[0], device=hidden.device)
+            return hidden[rows, last_positions(batch["attention_mask"])]
         return mean_pool(hidden, batch["attention_mask"])
 
 
 @dataclass
 class VerbalizerReadout:
-    """Log-probabilities of the label words' first sub-tokens at the single mask position."""
+    """Log-probabilities of the label words' first sub-tokens at the single mask position (masked LM) or
+    as the next token after the prompt (causal LM: `mask_token_id` None)."""
 
     word_token_ids: list[int]
-    mask_token_id: int
+    mask_token_id: int | None
     template: str = DEFAULT_VERBALIZER_TEMPLATE
 
     def features(self, model: nn.Module, batch: dict) -> torch.Tensor:  # -> [rows, n_words]
-        logits = model(**batch).logits  # [rows, pos, vocab]
+        if self.mask_token_id is None:  # left-padded: the last position is every row's last real token
+            logits = model(**forward_kwargs(model, batch), logits_to_keep=1).logits[:, -1]  # [rows, vocab]
+            return torch.log_softmax(logits.float(), dim=-1)[:, self.word_token_ids]
+        logits = model(**forward_kwargs(model, batch)).logits  # [rows, pos, vocab]
         at_mask = logits[mask_positions(batch["input_ids"], self.mask_token_id)]  # [rows, vocab]
         return torch.log_softmax(at_mask.float(), dim=-1)[:, self.word_token_ids]
 
@@ -117,8 +167,12 @@ def label_word_ids(tokenizer, words: list[str]) -> list[int]:
 def verbalizer_readout(model: nn.Module, tokenizer, words: list[str],
                        template: str = DEFAULT_VERBALIZER_TEMPLATE) -> VerbalizerReadout:
     if not hasattr(model, "get_output_embeddings") or model.get_output_embeddings() is None:
-        raise BadInputError("the verbalizer read-out needs a model with a masked-LM head",
-                            expected="a ...ForMaskedLM checkpoint (use --readout probe for encoders like MiniLM)")
+        raise BadInputError("the verbalizer read-out needs a model with a masked-LM or causal-LM head",
+                            expected="a ...ForMaskedLM or causal LM checkpoint (use --readout probe for encoders "
+                                     "like MiniLM)")
+    if is_causal(model):
+        return VerbalizerReadout(label_word_ids(tokenizer, words), None,
+                                 cut_at_mask(template) if "{mask}" in template else template)
     if "{mask}" not in template:
         raise BadInputError("verbalizer template has no {mask}", column="template", found=template)
     return VerbalizerReadout(label_word_ids(tokenizer, words), tokenizer.mask_token_id, template)
@@ -141,6 +195,7 @@ def readout_features(
     device: str = "cpu",
     on_batch: Callable[[int], None] | None = None,
     max_length: int = 256,
+    neuron: str = DEFAULT_NEURON,
 ) -> np.ndarray:
     """Read-out features of every text, `copies` times: [copies, n_texts, n_features] float32.
 
@@ -150,18 +205,19 @@ def readout_features(
     """
     mask_token = getattr(tokenizer, "mask_token", None)
     filled = [fill_template(readout.template, t, mask_token) for t in texts]
+    side = "left" if is_causal(model) else "right"
     order = length_order(filled)
     out: np.ndarray | None = None
     with torch.inference_mode():
         for start in range(0, len(order), batch_size):
             index = order[start:start + batch_size]
             batch = tokenizer([filled[i] for i in index], padding=True, truncation=True, max_length=max_length,
-                              return_tensors="pt")
+                              return_tensors="pt", padding_side=side)
             if copies > 1:
                 batch = {k: v.repeat(copies, *([1] * (v.dim() - 1))) for k, v in batch.items()}
             batch = {k: v.to(device) for k, v in batch.items()}
             fn = hook_factory(len(index) * copies) if hook_factory else None
-            with (hooked(model, fn) if fn is not None else contextlib.nullcontext()):
+            with (hooked(model, fn, neuron=neuron) if fn is not None else contextlib.nullcontext()):
                 features = readout.features(model, batch).float().cpu().numpy()  # [copies * b, F]
             if out is None:
                 out = np.empty((copies, len(texts), features.shape[1]), dtype=np.float32)

@@ -21,8 +21,8 @@ import pandas as pd
 import pyarrow as pa
 
 from extract.inference.readouts import (
-    DEFAULT_PROBE_TEMPLATE, DEFAULT_VERBALIZER_TEMPLATE, Probe, ProbeReadout, fit_probe, fit_threshold,
-    readout_features, verbalizer_readout,
+    Probe, ProbeReadout, default_pooling, default_template, fit_probe, fit_threshold, is_causal, readout_features,
+    verbalizer_readout,
 )
 from extract.inference.soft_prompt import fit_soft_prompt_tasks
 from extract.inference.tasks import (
@@ -48,8 +48,8 @@ class InferenceConfig:
     select_split: str = "dev"
     report_split: str = "test"
     max_per_emotion: int | None = None
-    template: str | None = None
-    pooling: str = "mean"
+    template: str | None = None  # None: the read-out's default for the model (resolve_defaults)
+    pooling: str | None = None  # None: mean (encoders) or last (causal LMs)
     label_words: list[str] | None = None  # verbalizer / soft-prompt; default: the emotion names
     batch_size: int = 32
     device: str = "cpu"
@@ -60,9 +60,18 @@ class InferenceConfig:
         return list(dict.fromkeys([self.fit_split, self.select_split, self.report_split]))
 
     def resolved_template(self) -> str:
-        if self.template:
-            return self.template
-        return DEFAULT_PROBE_TEMPLATE if self.readout == "probe" else DEFAULT_VERBALIZER_TEMPLATE
+        if self.template is None:
+            raise ValueError("resolve_defaults(config, model) first")
+        return self.template
+
+    def resolve_defaults(self, model) -> None:
+        """Fill in the template and pooling the model's kind calls for (before `inference_id`)."""
+        causal = is_causal(model)
+        self.template = self.template or default_template(self.readout, causal)
+        self.pooling = self.pooling or default_pooling(causal)
+        if causal and self.pooling == "cls":
+            raise BadInputError("--pooling cls reads the first token, which a causal LM computes before the text",
+                                column="pooling", expected="last or mean for a causal LM", found="cls")
 
     def inference_id(self) -> str:
         """Readable and deterministic: model-dataset-readout-task-seed-hash of every setting."""
@@ -133,6 +142,7 @@ def fit_inference(loaded, stimuli: pd.DataFrame, config: InferenceConfig, progre
     check_splits(stimuli, config.dataset, config.splits)
     emotions = config.emotions or default_emotions(stimuli)
     config.emotions = emotions
+    config.resolve_defaults(loaded.model)
     tasks = {split: build_tasks(stimuli, config.task, emotions, split, config.seed, config.max_per_emotion)
              for split in config.splits}
     if config.readout == "soft-prompt":
@@ -233,6 +243,7 @@ def rebuild_inference(lake: Lake, loaded, stimuli: pd.DataFrame, config: Inferen
         return None
     check_splits(stimuli, config.dataset, config.splits)
     emotions = config.emotions = config.emotions or default_emotions(stimuli)
+    config.resolve_defaults(loaded.model)
     inference_id = config.inference_id()  # names the resolved emotion list, as fit_inference stores it
     if not any(p.get("inference_id") == inference_id for p in lake.partitions("probes")):
         return None

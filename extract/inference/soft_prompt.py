@@ -1,8 +1,9 @@
-"""Soft-prompt tuning as in the study: trainable prompt vectors, frozen masked LM, verbalizer at `<mask>`.
+"""Soft-prompt tuning as in the study: trainable prompt vectors, frozen LM, verbalizer on the label words.
 
-Input: `<s> P_1 ... P_N <mask> text </s>` where P_i are N trainable vectors in the word-embedding
-space (initialised from the embeddings of seeded random vocabulary tokens) and `<mask>` leads the
-text. The model's weights are frozen (requires_grad off, eval mode: no dropout); only the prompt is
+Masked LM input: `<s> P_1 ... P_N <mask> text </s>`, the words scored at `<mask>`. Causal LM input:
+`P_1 ... P_N text` (left-padded, position ids from the attention mask), the words scored as the
+next token after the text's last token. P_i are N trainable vectors in the word-embedding
+space (initialised from the embeddings of seeded random vocabulary tokens). The model's weights are frozen (requires_grad off, eval mode: no dropout); only the prompt is
 trained, with AdamW on the cross-entropy of the label words' logits at the mask (first sub-token of
 each word; binary default words 'no'/'yes'). After every epoch the prompt is scored on the select
 split and the best one (ties: the earlier) is kept. Runs on `device` ('cuda' when available).
@@ -17,7 +18,8 @@ import pandas as pd
 import torch
 from torch import nn
 
-from extract.inference.readouts import label_word_ids
+from extract.capture import position_ids
+from extract.inference.readouts import is_causal, label_word_ids
 from extract.inference.tasks import score_task, task_texts
 from warehouse.errors import BadInputError
 
@@ -47,9 +49,26 @@ def _embed(model: nn.Module, tokenizer, texts: list[str], prompt: torch.Tensor, 
     return embeds, mask, 1 + n
 
 
+def _embed_causal(model: nn.Module, tokenizer, texts: list[str], prompt: torch.Tensor, device: str):
+    """(inputs_embeds [b, N + T, H], attention_mask [b, N + T]) for `P text`, the text left-padded."""
+    batch = tokenizer(list(texts), padding=True, truncation=True, max_length=256, return_tensors="pt",
+                      padding_side="left")
+    ids, attention = batch["input_ids"].to(device), batch["attention_mask"].to(device)
+    words = model.get_input_embeddings()(ids)  # [b, T, H]
+    b, n = ids.shape[0], prompt.shape[0]
+    embeds = torch.cat([prompt.unsqueeze(0).expand(b, -1, -1), words], dim=1)
+    mask = torch.cat([torch.ones(b, n, dtype=attention.dtype, device=device), attention], 1)
+    return embeds, mask
+
+
 def word_logits(model: nn.Module, tokenizer, texts: list[str], prompt: torch.Tensor, word_ids: list[int],
                 device: str) -> torch.Tensor:
-    """[b, n_words]: the label words' logits at the mask."""
+    """[b, n_words]: the label words' logits at the mask (masked LM) or as the next token (causal LM)."""
+    if is_causal(model):
+        embeds, mask = _embed_causal(model, tokenizer, texts, prompt, device)
+        out = model(inputs_embeds=embeds, attention_mask=mask, position_ids=position_ids(mask), use_cache=False,
+                    logits_to_keep=1)
+        return out.logits[:, -1, word_ids]  # [b, n_words]: the last position is every row's last real token
     embeds, mask, at = _embed(model, tokenizer, texts, prompt, device)
     logits = model(inputs_embeds=embeds, attention_mask=mask).logits  # [b, pos, vocab]
     return logits[:, at, word_ids]
@@ -72,7 +91,7 @@ def train_soft_prompt(model: nn.Module, tokenizer, fit: tuple[list[str], np.ndar
                       batch_size: int = 16, progress=None) -> SoftPromptResult:
     """Train N prompt vectors on `fit` (texts, label indices into `words`); keep the best on `select`."""
     if getattr(model, "get_output_embeddings", lambda: None)() is None:
-        raise BadInputError("soft-prompt tuning needs a model with a masked-LM head",
+        raise BadInputError("soft-prompt tuning needs a model with a masked-LM or causal-LM head",
                             expected="a ...ForMaskedLM checkpoint (MiniLM has none: use --readout probe)")
     word_ids = label_word_ids(tokenizer, words)
     model.to(device).eval()

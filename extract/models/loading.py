@@ -292,6 +292,8 @@ def load_model(name_or_path: str | None = None, device: str = "cpu", dtype: str 
     if not getattr(model, "hf_device_map", None):
         model = model.to(device=device, dtype=torch_dtype)
     model.eval()
+    if tokenizer.pad_token is None and tokenizer.eos_token is not None:
+        tokenizer.pad_token = tokenizer.eos_token  # GPT-2-style tokenizers: padding is masked out anyway
     check_tokenizer(tokenizer, path, model.get_input_embeddings().weight.shape[0])
     input_device = str(model.get_input_embeddings().weight.device)
     loaded = LoadedModel(name, path, model, tokenizer, weights, mlm, input_device, tokenizer_hash, dtype, neuron)
