@@ -24,6 +24,7 @@ import json, resource, sys, time
 from pathlib import Path
 import pyarrow as pa
 from extract.models.loading import load_model
+from extract.prompts import DEFAULT_TEMPLATE
 from extract.run import ExtractSettings, extract_run
 from warehouse.lake import Lake
 
@@ -37,7 +38,7 @@ with lake.transaction("benchmark") as txn:
 loaded = load_model()
 after_load = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 start = time.perf_counter()
-summary = extract_run(lake, ExtractSettings(dataset="bench"), loaded=loaded)
+summary = extract_run(lake, ExtractSettings(dataset="bench", position="mask", template=DEFAULT_TEMPLATE), loaded=loaded)
 print(json.dumps({"n": n, "seconds": time.perf_counter() - start, "chunk_size": n if summary["chunks"] == 1 else None,
                   "chunks": summary["chunks"], "rss_after_load_mb": after_load / 1024,
                   "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))

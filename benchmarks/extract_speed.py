@@ -135,7 +135,8 @@ def emolake_pass(loaded: LoadedModel, texts: list[str], root: Path) -> tuple[flo
         }), {"dataset": "bench"})
     rebuild_views(lake)  # as in a lake in use; building the views is not extraction
     start = time.perf_counter()
-    summary = extract_run(lake, ExtractSettings(dataset="bench", batch_size=BATCH), loaded=loaded)
+    summary = extract_run(lake, ExtractSettings(dataset="bench", batch_size=BATCH, position="mask", template=DEFAULT_TEMPLATE),
+                          loaded=loaded)
     return time.perf_counter() - start, lake, summary["run_id"]
 
 

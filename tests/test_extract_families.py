@@ -237,3 +237,22 @@ def test_causal_folder_loads_with_its_lm_head(tmp_path, kind):
     assert loaded.model.get_output_embeddings() is not None
     assert (loaded.n_layers, loaded.d_ff) == (2, 24)
     assert len(loaded.tokenizer_sha256) == 64
+
+
+def test_chat_template_wraps_each_prompt_and_the_text_span_follows_it():
+    loaded = loaded_tiny("llama")
+    loaded.tokenizer.chat_template = ("{% for m in messages %}<|{{ m['role'] }}|> {{ m['content'] }} {% endfor %}"
+                                      "{% if add_generation_prompt %}<|assistant|>{% endif %}")
+    prompts, spans = build_prompts(loaded, ["so happy"], "Text: {text}\nEmotion:", "mean", chat=True)
+    assert prompts == ["<|user|> Text: so happy\nEmotion: <|assistant|>"]
+    assert prompts[0][spans[0][0]:spans[0][1]] == "so happy"
+    encoded = encode(loaded, prompts, "mean", ["s"], spans, chat=True)
+    chosen = [t for t, keep in zip(loaded.tokenizer.convert_ids_to_tokens(encoded.ids[0]), encoded.text_tokens[0])
+              if keep]
+    assert chosen == ["so", "happy"] and encoded.ids[0][0] != loaded.tokenizer.cls_token_id  # no [CLS] added
+
+
+def test_chat_without_a_chat_template_is_refused():
+    loaded = loaded_tiny("llama")
+    with pytest.raises(BadInputError, match="chat template"):
+        build_prompts(loaded, ["x"], "{text}", "last", chat=True)
