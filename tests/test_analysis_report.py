@@ -19,8 +19,8 @@ from scipy.cluster.hierarchy import dendrogram, linkage
 from scipy.spatial.distance import pdist, squareform
 from scipy.stats import pearsonr
 
-from analysis import plots
-from analysis.report import build_report, overlap_from_pairs, searchlight_panels, split_conditions, write_report
+from analysis.report import figures
+from analysis.report.page import build_report, overlap_from_pairs, searchlight_panels, split_conditions, write_report
 from cli import cli
 from ingest.emotions import GOEMOTIONS_27
 from test_ingest_embedded import ingest_embedded
@@ -47,14 +47,14 @@ def test_pairs_to_square_round_trips():
     rng = np.random.default_rng(1)
     square = squareform(pdist(rng.normal(size=(5, 3))))
     names = list("abcde")
-    assert np.allclose(plots.pairs_to_square(_pairs(square, names), names), square)
+    assert np.allclose(figures.pairs_to_square(_pairs(square, names), names), square)
 
 
 def test_cluster_order_matches_scipy_dendrogram():
     rng = np.random.default_rng(2)
     points = np.concatenate([rng.normal(0, 0.1, (4, 2)), rng.normal(5, 0.1, (4, 2))])[rng.permutation(8)]
     square = squareform(pdist(points))
-    order = plots.cluster_order(square)
+    order = figures.cluster_order(square)
     expected = dendrogram(linkage(pdist(points), "average", optimal_ordering=True), no_plot=True)["leaves"]
     assert list(order) == expected
     groups = [points[i, 0] > 2.5 for i in order]
@@ -65,8 +65,8 @@ def test_rdm_pair_uses_the_human_clustering_order(tmp_path):
     rng = np.random.default_rng(3)
     human = squareform(pdist(rng.normal(size=(27, 4))))
     model = squareform(pdist(rng.normal(size=(27, 4))))
-    shown = plots.plot_rdm_pair(model, human, list(GOEMOTIONS_27), tmp_path / "rdm.png")
-    assert shown == [GOEMOTIONS_27[i] for i in plots.cluster_order(human)]
+    shown = figures.plot_rdm_pair(model, human, list(GOEMOTIONS_27), tmp_path / "rdm.png")
+    assert shown == [GOEMOTIONS_27[i] for i in figures.cluster_order(human)]
     assert sorted(shown) == sorted(GOEMOTIONS_27)
     width, height = _png_size(tmp_path / "rdm.png")
     assert width > 1000 and height > 500
@@ -76,8 +76,8 @@ def test_mds_is_seeded_and_keeps_far_apart_points_apart(tmp_path):
     rng = np.random.default_rng(4)
     points = rng.normal(size=(10, 2)) * [10, 1]
     square = squareform(pdist(points))
-    first = plots.plot_mds(square, list("abcdefghij"), tmp_path / "a.png", seed=7)
-    again = plots.plot_mds(square, list("abcdefghij"), tmp_path / "b.png", seed=7)
+    first = figures.plot_mds(square, list("abcdefghij"), tmp_path / "a.png", seed=7)
+    again = figures.plot_mds(square, list("abcdefghij"), tmp_path / "b.png", seed=7)
     assert np.allclose(first, again)
     # MDS of 2-D Euclidean distances recovers them up to rotation: distances are preserved.
     assert np.allclose(squareform(pdist(first)), square, atol=1e-3 * square.max())
@@ -85,17 +85,17 @@ def test_mds_is_seeded_and_keeps_far_apart_points_apart(tmp_path):
 
 def test_overlap_matrix_against_brute_force():
     sets = {"a": {1, 2, 3, 4}, "b": {3, 4, 5}, "c": {9}}
-    matrix = plots.overlap_matrix(sets)
+    matrix = figures.overlap_matrix(sets)
     assert matrix.loc["a", "b"] == pytest.approx(2 / 5)
     assert matrix.loc["a", "c"] == 0 and matrix.loc["b", "b"] == 1
-    assert plots.overlap_matrix(sets, "overlap").loc["a", "b"] == pytest.approx(2 / 3)
+    assert figures.overlap_matrix(sets, "overlap").loc["a", "b"] == pytest.approx(2 / 3)
 
 
 def test_fit_line_agrees_with_scipy(tmp_path):
     rng = np.random.default_rng(5)
     x = rng.normal(size=14)
     y = 0.3 * x + rng.normal(scale=0.2, size=14)
-    slope, intercept, r = plots.plot_drop_vs_importance(x, y, [f"a{i}" for i in range(14)], tmp_path / "d.png", k=5)
+    slope, intercept, r = figures.plot_drop_vs_importance(x, y, [f"a{i}" for i in range(14)], tmp_path / "d.png", k=5)
     assert r == pytest.approx(pearsonr(x, y)[0])
     assert slope == pytest.approx(np.polyfit(x, y, 1)[0])
     assert _png_size(tmp_path / "d.png")[0] > 300
@@ -151,7 +151,7 @@ def test_overlap_from_the_view_equals_the_brute_force_matrix():
     sets = {"a": {1, 2, 3}, "b": {2, 3, 4, 5}, "c": {5, 6}}
     pairs = pd.DataFrame([(x, y, len(sets[x] & sets[y]) / len(sets[x] | sets[y]))
                           for x in sets for y in sets if x < y], columns=["attribute_a", "attribute_b", "jaccard"])
-    assert np.allclose(overlap_from_pairs(pairs, ["a", "b", "c"]).to_numpy(), plots.overlap_matrix(sets).to_numpy())
+    assert np.allclose(overlap_from_pairs(pairs, ["a", "b", "c"]).to_numpy(), figures.overlap_matrix(sets).to_numpy())
 
 
 # ---- the report, from synthetic views ----

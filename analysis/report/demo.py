@@ -47,7 +47,7 @@ def _has(view: str, where: str, *params) -> Callable[[Lake], bool]:
 
 def steps(out_dir: Path) -> list[Step]:
     from analysis.commands import neurons, rsa, searchlight
-    from analysis.report_commands import report
+    from analysis.report.commands import report
     from extract.commands import extract
     from extract.inference_commands import ablate
     from ingest import embedded

@@ -2,7 +2,7 @@
 
 `build_report(lake, out_dir)` reads `human_rdm`, `model_rdm`, `emotion_attributes`,
 `searchlight_counts`, `attribute_neurons`, `ablation_results`, `attribute_importance`,
-`model_rsa` and `importance_link`, writes one PNG per figure (`analysis.plots`), `index.html`
+`model_rsa` and `importance_link`, writes one PNG per figure (`analysis.report.figures`), `index.html`
 (self-contained except for the PNGs beside it) and `report.json` (what was chosen and drawn). A
 section whose view is missing or empty says which command computes it instead of failing.
 """
@@ -25,7 +25,7 @@ from warehouse.database import connect
 from warehouse.lake import Lake
 from warehouse.version import code_version
 
-from . import plots
+from . import figures
 
 DEFAULT_STUDY = "li2024"
 # The command that fills each view, named in a section's "not computed yet" note.
@@ -148,8 +148,8 @@ def rdm_section(views: Views, choices: Choices, out: Path) -> Section:
         metric = next((m for m in metrics if "pearson" in str(m) or "correlation" in str(m)), metrics[0])
         model = model[model["metric"] == metric]
     emotions = _emotions(human, model)
-    shown = plots.plot_rdm_pair(
-        plots.pairs_to_square(model, emotions), plots.pairs_to_square(human, emotions), emotions,
+    shown = figures.plot_rdm_pair(
+        figures.pairs_to_square(model, emotions), figures.pairs_to_square(human, emotions), emotions,
         out / "rdm_model_vs_human.png",
         model_title=f"model RDM: {choices.run_set}" + (f" ({metric})" if metric else ""),
         human_title=f"human RDM: {choices.study}",
@@ -177,7 +177,7 @@ def mds_section(views: Views, choices: Choices, out: Path) -> Section:
     if attributes is not None and "valence" in set(attributes["attribute"]):
         valence = attributes[attributes["attribute"] == "valence"].set_index("emotion")["value"]
         colour = [float(valence.get(e, np.nan)) for e in emotions]
-    plots.plot_mds(plots.pairs_to_square(human, emotions), emotions, out / "mds_human.png", choices.seed,
+    figures.plot_mds(figures.pairs_to_square(human, emotions), emotions, out / "mds_human.png", choices.seed,
                    colour=colour, colour_label="valence",
                    title=f"Human similarity, {choices.study} (metric MDS, seed {choices.seed})")
     section.images.append("mds_human.png")
@@ -186,7 +186,7 @@ def mds_section(views: Views, choices: Choices, out: Path) -> Section:
         if "metric" in model:
             model = model[model["metric"] == sorted(model["metric"].unique())[0]]
         model_emotions = _emotions(model)
-        plots.plot_mds(plots.pairs_to_square(model, model_emotions), model_emotions, out / "mds_model.png",
+        figures.plot_mds(figures.pairs_to_square(model, model_emotions), model_emotions, out / "mds_model.png",
                        choices.seed, title=f"Model RDM, {choices.run_set} (metric MDS, seed {choices.seed})")
         section.images.append("mds_model.png")
     section.caption = "Emotions close on the map were judged (or represented) as similar; colour: valence rating."
@@ -239,7 +239,7 @@ def searchlight_section(views: Views, choices: Choices, out: Path) -> Section:
         section.notes.append(_not_computed("searchlight_counts", "Searchlight counts"))
         return section
     panels, fdr = searchlight_panels(counts, *searchlight_mode(views, choices))
-    plots.plot_searchlight_counts(panels, out / "searchlight_counts.png")
+    figures.plot_searchlight_counts(panels, out / "searchlight_counts.png")
     section.images.append("searchlight_counts.png")
     section.caption = (f"Neurons per layer and attribute ({', '.join(panels)}), run set "
                        f"{html.escape(str(choices.run_set))}, study {html.escape(str(choices.study))}"
@@ -260,8 +260,8 @@ def overlap_section(views: Views, choices: Choices, out: Path) -> Section:
         matrix = overlap_from_pairs(stored, sorted(neurons["attribute"].unique()))
     else:
         sets = {attribute: set(frame["neuron"]) for attribute, frame in neurons.groupby("attribute", sort=True)}
-        matrix = plots.overlap_matrix(sets)
-    plots.plot_overlap_matrix(matrix, out / "neuron_overlap.png",
+        matrix = figures.overlap_matrix(sets)
+    figures.plot_overlap_matrix(matrix, out / "neuron_overlap.png",
                               title=f"Jaccard overlap of top-{choices.k} neuron sets")
     section.images.append("neuron_overlap.png")
     off_diagonal = matrix.to_numpy()[~np.eye(len(matrix), dtype=bool)]
@@ -304,7 +304,7 @@ def ablation_section(views: Views, choices: Choices, out: Path) -> Section:
         section.notes.append(_not_computed("ablation_results", "Ablation results"))
         return section
     curves, bands, unablated = split_conditions(ablation)
-    plots.plot_ablation_curves(curves, bands, out / "ablation_curves.png", unablated=unablated)
+    figures.plot_ablation_curves(curves, bands, out / "ablation_curves.png", unablated=unablated)
     section.images.append("ablation_curves.png")
     n_controls = int(bands["n_controls"].max()) if len(bands) else 0
     section.caption = (f"Mean accuracy over emotions; grey band: mean ± sd over {n_controls} random neuron sets "
@@ -339,7 +339,7 @@ def importance_section(views: Views, choices: Choices, out: Path) -> Section:
     if len(attributes) < 3 or np.isnan(baseline):
         section.notes.append("Too few attributes with both an ablation result and a human importance to fit a line.")
         return section
-    slope, _, r = plots.plot_drop_vs_importance(
+    slope, _, r = figures.plot_drop_vs_importance(
         [tau[a] for a in attributes], [baseline - at_k[a] for a in attributes], attributes,
         out / "drop_vs_importance.png", k=k)
     section.images.append("drop_vs_importance.png")

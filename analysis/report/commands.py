@@ -33,7 +33,7 @@ def report(lake: Lake, out_dir: str, study: str | None, run_set: str | None, k: 
     """
     import json
 
-    from .report import build_report
+    from .page import build_report
     from warehouse.console import print_summary
 
     page = build_report(lake, out_dir, study=study, run_set=run_set, k=k, seed=seed)
