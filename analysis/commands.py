@@ -37,15 +37,18 @@ def _print(title: str, summary: dict, as_json: bool) -> None:
               help="Bootstrap resamples for the CIs over raters and emotions (0: none).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of permutations and bootstrap (recorded).")
 @click.option("--attributes-study", default=None, help="Study whose attribute table to use (default: --study).")
+@click.option("--layers/--no-layers", default=True, show_default=True,
+              help="Also compare each layer's RDM (its neurons alone) with the human RDM (model_rsa.layer).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.pass_context
-def rsa(ctx, study, run_set, metric, method, n_perm, n_boot, seed, attributes_study, as_json) -> None:
+def rsa(ctx, study, run_set, metric, method, n_perm, n_boot, seed, attributes_study, layers, as_json) -> None:
     """Representational similarity: human attribute importance, noise ceiling, model vs human and attributes.
 
-    Writes attribute_importance, noise_ceiling and (with --run-set) model_rsa and
-    model_variance_partition; earlier results of the same study / run set, metric and method
-    are replaced, those of other metrics and methods kept. Takes about a minute or two with
-    the default 10,000 permutations per test on the 27 emotions.
+    Writes attribute_importance, noise_ceiling and (with --run-set) model_rsa (rows over all
+    neurons, layer NULL, and per layer) and model_variance_partition; earlier results of the
+    same study / run set, metric and method are replaced, those of other metrics and methods
+    kept. Takes about a minute or two with the default 10,000 permutations per test on the 27
+    emotions, plus a few seconds per layer.
 
     \b
     Example:
@@ -55,7 +58,7 @@ def rsa(ctx, study, run_set, metric, method, n_perm, n_boot, seed, attributes_st
     from .rsa import run_rsa
 
     summary = run_rsa(_lake(ctx), study, run_set, metric, method, n_perm, n_boot, seed, progress=not as_json,
-                      attributes_study=attributes_study)
+                      attributes_study=attributes_study, layers=layers)
     _print("RSA", summary, as_json)
 
 
