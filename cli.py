@@ -119,11 +119,12 @@ from warehouse.commands import export  # noqa: E402
 cli.add_command(export)
 from analysis.report.commands import report  # noqa: E402
 cli.add_command(report)
-from analysis.commands import appraisal, neurons, rsa, searchlight  # noqa: E402
+from analysis.commands import appraisal, compare, neurons, rsa, searchlight  # noqa: E402
 cli.add_command(appraisal)
 cli.add_command(rsa)
 cli.add_command(searchlight)
 cli.add_command(neurons)
+cli.add_command(compare)
 
 from extract.inference_commands import ablate, ablation_stats, infer  # noqa: E402
 cli.add_command(infer)

@@ -328,7 +328,7 @@ register(_spec(
 ))
 
 register(_spec(
-    "model_comparison_tests", {"study": pa.string()}, {
+    "model_comparison_test_results", {"study": pa.string()}, {
         "run_set_a": pa.string(), "run_set_b": pa.string(), "metric": pa.string(), "method": pa.string(),
         "n_emotions": pa.int32(), "tau_a": pa.float64(), "tau_b": pa.float64(), "difference": pa.float64(),
         "ci_low": pa.float64(), "ci_high": pa.float64(), "p": pa.float64(), "n_boot": pa.int64(),

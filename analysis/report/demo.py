@@ -93,7 +93,7 @@ def key_numbers(lake: Lake) -> dict:
             return None if row is None else (row[0] if len(row) == 1 else row)
 
         rsa_row = one("SELECT tau, p_perm FROM model_rsa WHERE run_set = ? AND study = ? AND target = 'human' "
-                      "AND method = 'tau_b' LIMIT 1", RUN_ID, study) or (None, None)
+                      "AND method = 'tau_b' AND layer IS NULL LIMIT 1", RUN_ID, study) or (None, None)
         k = int(K_VALUES.split(",")[-1])
         link = one("SELECT mean_r, p FROM importance_link WHERE run_set = ? AND k = ? LIMIT 1", RUN_ID, k) or (None, None)
         return {
