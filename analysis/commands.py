@@ -179,12 +179,15 @@ def compare(ctx, run_sets_text, study, metric, method, n_boot, seed, as_json) ->
         return
     import pyarrow as pa
 
-    shown = ("run_set", "model", "neuron", "position", "n_emotions", "tau", "ci_low", "ci_high", "p_perm",
-             "best_layer", "best_tau", "best_ci_low", "best_ci_high", "tau_normalised")
-    print_table(pa.Table.from_pylist([{k: r[k] for k in shown} for r in result["run_sets"]]),
-                title=f"run sets vs human RDM of {study} ({metric}, {method})")
+    def rounded(row: dict, keys: tuple[str, ...]) -> dict:
+        return {k: (None if row[k] != row[k] else round(row[k], 3)) if isinstance(row[k], float) else row[k]
+                for k in keys}  # NaN (x != x) prints as NULL
+
+    shown = ("run_set", "model", "neuron", "position", "n_emotions", "tau", "ci_low", "ci_high", "p_perm", "best_layer",
+             "best_tau", "tau_normalised")
+    print_table(pa.Table.from_pylist([rounded(r, shown) for r in result["run_sets"]]),
+                title=f"run sets vs human RDM of {study} ({metric}, {method}; view model_comparison)")
     if result["tests"]:
-        print_table(pa.Table.from_pylist([{k: t[k] for k in ("run_set_a", "run_set_b", "n_emotions", "difference",
-                                                             "ci_low", "ci_high", "p", "n_boot", "seed")}
-                                          for t in result["tests"]]),
-                    title="paired bootstrap over emotions: tau(a) - tau(b)")
+        tested = ("run_set_a", "run_set_b", "n_emotions", "difference", "ci_low", "ci_high", "p", "n_boot", "seed")
+        print_table(pa.Table.from_pylist([rounded(t, tested) for t in result["tests"]]),
+                    title="paired bootstrap over emotions: tau(a) - tau(b) (view model_comparison_tests)")

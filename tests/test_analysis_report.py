@@ -291,7 +291,7 @@ def test_the_page_keeps_the_chosen_run_sets_k_and_shows_layers_and_models(full_r
     page = full_report.read_text()
     assert "k = 4000" not in page and "top-4000" not in page
     assert "<h2>Which layer is most human-like</h2>" in page and "<h2>Models compared</h2>" in page
-    assert "smollm2" in page and "0.090 95% CI [-0.020, 0.200]" in page  # the cross-model tables
+    assert "smollm2" in page and "0.090 [-0.020, 0.200]" in page  # the cross-model tables
     con = duckdb.connect()
     synthetic_views(con)
     other = write_report(con, tmp_path / "other", source="synthetic", run_set="other")

@@ -263,6 +263,7 @@ def plot_layer_profiles(layers: pd.DataFrame, path: Path, ceiling: tuple[float, 
     markers = "osD^vP*Xh<>"
     colours = _cmap("tab10")
     run_sets = sorted(layers["run_set"].unique())
+    offsets = (np.arange(len(run_sets)) - (len(run_sets) - 1) / 2) * min(0.12, 0.6 / max(1, len(run_sets)))
     for ax, target in zip(axes, targets):
         if target == "human_raters" and ceiling is not None:
             ax.axhspan(ceiling[0], ceiling[1], color="gold", alpha=0.35,
@@ -273,8 +274,8 @@ def plot_layer_profiles(layers: pd.DataFrame, path: Path, ceiling: tuple[float, 
             error = None
             if target == "human" and {"ci_low", "ci_high"} <= set(frame.columns) and frame["ci_low"].notna().any():
                 error = np.nan_to_num(np.vstack([frame["tau"] - frame["ci_low"], frame["ci_high"] - frame["tau"]]))
-            ax.errorbar(frame["layer"], frame["tau"], yerr=error, marker=markers[index % len(markers)], capsize=3,
-                        color=colour, label=run_set)
+            ax.errorbar(frame["layer"] + offsets[index], frame["tau"], yerr=error, marker=markers[index % len(markers)],
+                        capsize=3, color=colour, label=run_set)  # run sets side by side at each layer
             if overall is not None:
                 whole = overall[(overall["run_set"] == run_set) & (overall["target"] == target)]
                 if len(whole):

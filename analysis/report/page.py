@@ -222,6 +222,12 @@ def _ci(low: float | None, high: float | None) -> str:
     return f"95% CI [{low:.3f}, {high:.3f}]"
 
 
+def _bracket(low: float | None, high: float | None) -> str:
+    if low is None or high is None or not (np.isfinite(low) and np.isfinite(high)):
+        return "[CI n/a]"
+    return f"[{low:.3f}, {high:.3f}]"
+
+
 def rsa_table(rsa: pd.DataFrame) -> pd.DataFrame:
     """The columns a reader needs from `model_rsa` rows, numbers formatted (p at its floor as p < ...)."""
     rows = []
@@ -232,7 +238,7 @@ def rsa_table(rsa: pd.DataFrame) -> pd.DataFrame:
             "layer": "all" if pd.isna(r.get("layer", np.nan)) else int(r["layer"]),
             "target": r.get("target"), "metric": r.get("metric"), "method": r.get("method"),
             "tau": f"{r['tau']:.3f}",
-            "CI over emotions": _ci(r.get("ci_emotions_low"), r.get("ci_emotions_high")),
+            "95% CI over emotions": _bracket(r.get("ci_emotions_low"), r.get("ci_emotions_high")),
             "permutation p": (format_p(r.get("p_perm"), n_perm) + f" (P = {n_perm:,})") if n_perm else "",
             "n pairs": r.get("n_pairs", ""),
             "noise ceiling": (f"[{r['ceiling_lower']:.3f}, {r['ceiling_upper']:.3f}]"
@@ -283,11 +289,11 @@ def models_section(views: Views, choices: Choices, out: Path) -> Section:
             "rank": r["rank"], "run set": r["run_set"], "model": r["model"], "neuron": r["neuron"] or "",
             "read-out": r["position"], "metric": r["metric"], "method": r["method"],
             "emotions": r["n_emotions"],
-            "tau, all layers": f"{r['tau']:.3f} {_ci(r['ci_low'], r['ci_high'])}",
+            "tau, all layers [95% CI]": f"{r['tau']:.3f} {_bracket(r['ci_low'], r['ci_high'])}",
             "perm. p": format_p(r["p_perm"], r["n_perm"]),
             "best layer": "" if pd.isna(r["best_layer"]) else int(r["best_layer"]),
-            "tau, best layer": "" if pd.isna(r["best_tau"]) else
-            f"{r['best_tau']:.3f} {_ci(r['best_ci_low'], r['best_ci_high'])}",
+            "tau, best layer [95% CI]": "" if pd.isna(r["best_tau"]) else
+            f"{r['best_tau']:.3f} {_bracket(r['best_ci_low'], r['best_ci_high'])}",
             "tau / ceiling": "" if pd.isna(r["tau_normalised"]) else f"{r['tau_normalised']:.2f}",
         })
     section.tables.append(("Run sets vs the human RDM (view model_comparison)", pd.DataFrame(rows)))
@@ -296,7 +302,8 @@ def models_section(views: Views, choices: Choices, out: Path) -> Section:
         section.tables.append(("Paired bootstrap over the shared emotions (view model_comparison_tests)",
                                pd.DataFrame([{
                                    "a": t["run_set_a"], "b": t["run_set_b"], "emotions": t["n_emotions"],
-                                   "tau(a) - tau(b)": f"{t['difference']:.3f} {_ci(t['ci_low'], t['ci_high'])}",
+                                   "tau(a) - tau(b) [95% CI]":
+                                       f"{t['difference']:.3f} {_bracket(t['ci_low'], t['ci_high'])}",
                                    "p (two-sided)": format_p(t["p"], None), "resamples": t["n_boot"],
                                    "seed": t["seed"]} for t in tests.to_dict("records")])))
     section.caption = ("tau: Kendall tau-b (or the method named) of each run set's model RDM with the group-mean "
@@ -537,7 +544,7 @@ def importance_section(views: Views, choices: Choices, out: Path) -> Section:
 def link_table(link: pd.DataFrame) -> pd.DataFrame:
     """`importance_link` rows formatted: k, mean r with its 95% CI, t, p and n emotions."""
     return pd.DataFrame([{
-        "k": int(r["k"]), "mean r (Fisher z)": f"{r['mean_r']:.3f} {_ci(r.get('ci_low'), r.get('ci_high'))}",
+        "k": int(r["k"]), "mean r (Fisher z) [95% CI]": f"{r['mean_r']:.3f} {_bracket(r.get('ci_low'), r.get('ci_high'))}",
         "t": f"{r['t']:.2f}" if pd.notna(r.get("t")) else "", "p": format_p(r.get("p")),
         "emotions": r.get("n_emotions", ""), "emotions with r > 0": r.get("n_emotions_positive", ""),
     } for r in link.sort_values("k").to_dict("records")])
@@ -618,10 +625,11 @@ def number_lines(numbers: dict[str, object]) -> list[str]:
             line += "; no noise ceiling (fewer than two raters)"
         lines.append(line)
     if get("best_layer") is not None:
+        n_perm = int(get("model_vs_human_n_perm") or 0)
         lines.append(f"most human-like layer: {get('best_layer')} of {get('n_layers')}, tau = {get('best_layer_tau'):.3f}, "
                      f"{_ci(get('best_layer_ci_low'), get('best_layer_ci_high'))}, permutation "
-                     f"{format_p(get('best_layer_p_perm'), int(get('model_vs_human_n_perm') or 0))} "
-                     "(chosen on the same data)")
+                     f"{format_p(get('best_layer_p_perm'), n_perm)}" + (f" (P = {n_perm:,})" if n_perm else "")
+                     + " (chosen on the same data, so optimistic)")
     if get("selective_neurons") is not None:
         lines.append(f"selective neurons (significant for exactly one attribute, FDR {get('searchlight_fdr')}): "
                      f"{get('selective_neurons'):,}")
@@ -680,7 +688,7 @@ h1 { font-size: 1.6em; } h2 { font-size: 1.25em; border-bottom: 1px solid #ccc; 
 .meta { color: #666; font-size: .9em; overflow-wrap: anywhere; }
 .numbers li { margin: .2em 0; }
 table { border-collapse: collapse; font-size: .8em; margin: .5em 0; max-width: 100%; table-layout: auto; }
-td, th { border: 1px solid #ddd; padding: .2em .4em; text-align: right; overflow-wrap: anywhere; }
+td, th { border: 1px solid #ddd; padding: .2em .4em; text-align: right; overflow-wrap: break-word; }
 th { background: #f6f6f6; }
 code { background: #f3f3f3; padding: 0 .2em; overflow-wrap: anywhere; }
 p { overflow-wrap: anywhere; }
