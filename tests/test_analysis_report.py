@@ -276,7 +276,7 @@ def test_report_json_carries_the_key_numbers(full_report):
 def test_report_draws_every_figure_from_the_views(full_report):
     page = full_report.read_text()
     images = re.findall(r'<img src="([^"]+)"', page)
-    assert images == ["tau_by_layer.png", "rdm_model_vs_human.png", "mds.png", "searchlight_counts.png",
+    assert images == ["tau_by_layer.png", "models.png", "rdm_model_vs_human.png", "mds.png", "searchlight_counts.png",
                       "neuron_overlap.png", "ablation_curves.png", "drop_vs_importance.png"]
     for image in images:
         assert _png_size(full_report.parent / image)[0] > 300
@@ -377,7 +377,7 @@ def test_report_renders_completely_in_headless_chromium(full_report, tmp_path):
     match = re.search(r'data-images-loaded="(\d+)/(\d+)"', dom)
     assert match, dom[:2000]
     loaded, total = map(int, match.groups())
-    assert total == 7 and loaded == total
+    assert total == 8 and loaded == total
     overflow = re.search(r'data-overflow="([^"]*)"', dom)
     assert overflow and overflow.group(1) == "none", overflow.group(1) if overflow else dom[:2000]
     width, scroll = map(int, re.search(r'data-page-width="(\d+)x(\d+)"', dom).groups())
@@ -393,5 +393,5 @@ def test_chromium_sees_a_missing_image_and_an_overflowing_table(full_report, tmp
     page = page.replace("</tbody>", wide_row + "</tbody>", 1).replace("overflow-wrap: anywhere", "white-space: nowrap")
     (broken / "index.html").write_text(page)
     dom = _chromium(broken / "index.html", tmp_path / "profile")
-    assert 'data-images-loaded="6/7"' in dom
+    assert 'data-images-loaded="7/8"' in dom
     assert re.search(r'data-overflow="([^"]*)"', dom).group(1) != "none"

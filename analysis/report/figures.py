@@ -293,6 +293,35 @@ def plot_layer_profiles(layers: pd.DataFrame, path: Path, ceiling: tuple[float, 
     return _save(fig, path)
 
 
+def plot_model_forest(models: pd.DataFrame, path: Path) -> Path:
+    """One row per run set: tau over all layers (circle) and at its best layer (diamond), each with
+    its 95% CI as a horizontal bar. `models`: `run_set, tau, ci_low, ci_high, best_layer, best_tau,
+    best_ci_low, best_ci_high` (best_* may be NaN)."""
+    models = models.reset_index(drop=True)
+    fig = Figure(figsize=(10, 1.0 + 0.75 * len(models)), layout="constrained")
+    ax = fig.subplots()
+    y = np.arange(len(models))[::-1]  # first run set on top
+    for columns, marker, colour, label, shift in (
+            (("tau", "ci_low", "ci_high"), "o", "tab:blue", "all layers", 0.12),
+            (("best_tau", "best_ci_low", "best_ci_high"), "D", "tab:orange", "best layer (chosen on these data)", -0.12)):
+        value, low, high = (models[c].astype(float).to_numpy() for c in columns)
+        error = np.nan_to_num(np.vstack([value - low, high - value]))
+        ax.errorbar(value, y + shift, xerr=error, fmt=marker, color=colour, capsize=3, label=label)
+    for row, yy in zip(models.itertuples(), y):
+        if pd.notna(row.best_layer):
+            ax.annotate(f"layer {int(row.best_layer)}", (row.best_tau, yy - 0.12), xytext=(6, -10),
+                        textcoords="offset points", fontsize=8, color="tab:orange")
+    ax.axvline(0, color="black", linewidth=0.5)
+    ax.set_yticks(y, [str(r) for r in models["run_set"]])
+    ax.set_ylim(-0.7, len(models) - 0.3)
+    ax.set_xlabel("Kendall tau-b with the group-mean human RDM (95% CI over emotions)")
+    ax.set_ylabel("run set")
+    ax.set_title("Which model: all layers together and the best layer")
+    ax.grid(axis="x", alpha=0.3)
+    fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", ncol=2, fontsize=8)
+    return _save(fig, path)
+
+
 def _cmap(name: str):
     from matplotlib import colormaps
 

@@ -277,38 +277,70 @@ def layers_section(views: Views, choices: Choices, out: Path) -> Section:
     return section
 
 
+def model_summaries(rsa: pd.DataFrame) -> pd.DataFrame:
+    """Per run set, from `model_rsa` rows of one metric and method, target 'human': tau over all
+    layers and at the best layer (highest tau, ties: lowest layer), each with its CI over emotions."""
+    rows = []
+    for run_set, frame in rsa[rsa["target"] == "human"].groupby("run_set", sort=True):
+        overall = frame[frame["layer"].isna()] if "layer" in frame else frame
+        layers = frame[frame["layer"].notna()].sort_values(["tau", "layer"], ascending=[False, True]) \
+            if "layer" in frame else frame.iloc[:0]
+        if not len(overall):
+            continue
+        whole, best = overall.iloc[0], layers.iloc[0] if len(layers) else None
+        rows.append({"run_set": run_set, "tau": whole["tau"], "ci_low": whole.get("ci_emotions_low", np.nan),
+                     "ci_high": whole.get("ci_emotions_high", np.nan),
+                     "best_layer": best["layer"] if best is not None else np.nan,
+                     "best_tau": best["tau"] if best is not None else np.nan,
+                     "best_ci_low": best.get("ci_emotions_low", np.nan) if best is not None else np.nan,
+                     "best_ci_high": best.get("ci_emotions_high", np.nan) if best is not None else np.nan})
+    return pd.DataFrame(rows)
+
+
 def models_section(views: Views, choices: Choices, out: Path) -> Section:
     section = Section("Models compared")
+    rsa = views.read("model_rsa", study=choices.study)
+    if rsa is not None and {"target", "metric", "method"} <= set(rsa.columns):
+        rsa = rsa[rsa["method"] == "tau_b"]
+        rsa = rsa[rsa["metric"] == _metric(rsa)] if len(rsa) else rsa
+        summaries = model_summaries(rsa) if len(rsa) else pd.DataFrame()
+        if len(summaries):
+            figures.plot_model_forest(summaries, out / "models.png")
+            section.images.append("models.png")
+    else:
+        section.notes.append(_not_computed("model_rsa", "Model RSA"))
     compared = views.read("model_comparison", study=choices.study)
     if compared is None:
-        section.notes.append(_not_computed("model_comparison", "The cross-model comparison"))
-        return section
-    rows = []
-    for r in compared.sort_values(["metric", "method", "rank"]).to_dict("records"):
-        rows.append({
-            "rank": r["rank"], "run set": r["run_set"], "model": r["model"], "neuron": r["neuron"] or "",
-            "read-out": r["position"], "metric": r["metric"], "method": r["method"],
-            "emotions": r["n_emotions"],
-            "tau, all layers [95% CI]": f"{r['tau']:.3f} {_bracket(r['ci_low'], r['ci_high'])}",
-            "perm. p": format_p(r["p_perm"], r["n_perm"]),
-            "best layer": "" if pd.isna(r["best_layer"]) else int(r["best_layer"]),
-            "tau, best layer [95% CI]": "" if pd.isna(r["best_tau"]) else
-            f"{r['best_tau']:.3f} {_bracket(r['best_ci_low'], r['best_ci_high'])}",
-            "tau / ceiling": "" if pd.isna(r["tau_normalised"]) else f"{r['tau_normalised']:.2f}",
-        })
-    section.tables.append(("Run sets vs the human RDM (view model_comparison)", pd.DataFrame(rows)))
-    tests = views.read("model_comparison_tests", study=choices.study)
-    if tests is not None:
-        section.tables.append(("Paired bootstrap over the shared emotions (view model_comparison_tests)",
-                               pd.DataFrame([{
-                                   "a": t["run_set_a"], "b": t["run_set_b"], "emotions": t["n_emotions"],
-                                   "tau(a) - tau(b) [95% CI]":
-                                       f"{t['difference']:.3f} {_bracket(t['ci_low'], t['ci_high'])}",
-                                   "p (two-sided)": format_p(t["p"], None), "resamples": t["n_boot"],
-                                   "seed": t["seed"]} for t in tests.to_dict("records")])))
-    section.caption = ("tau: Kendall tau-b (or the method named) of each run set's model RDM with the group-mean "
-                       "human RDM, 95% bootstrap CI over emotions; the best layer is chosen on the same data; "
-                       "tau / ceiling: mean tau with single raters over the noise ceiling's upper bound.")
+        section.notes.append(_not_computed("model_comparison", "The cross-model table and paired tests"))
+    else:
+        rows = []
+        for r in compared.sort_values(["metric", "method", "rank"]).to_dict("records"):
+            rows.append({
+                "rank": r["rank"], "run set": r["run_set"], "model": r["model"], "neuron": r["neuron"] or "",
+                "read-out": r["position"], "metric": r["metric"], "method": r["method"],
+                "emotions": r["n_emotions"],
+                "tau, all layers [95% CI]": f"{r['tau']:.3f} {_bracket(r['ci_low'], r['ci_high'])}",
+                "perm. p": format_p(r["p_perm"], r["n_perm"]),
+                "best layer": "" if pd.isna(r["best_layer"]) else int(r["best_layer"]),
+                "tau, best layer [95% CI]": "" if pd.isna(r["best_tau"]) else
+                f"{r['best_tau']:.3f} {_bracket(r['best_ci_low'], r['best_ci_high'])}",
+                "tau / ceiling": "" if pd.isna(r["tau_normalised"]) else f"{r['tau_normalised']:.2f}",
+            })
+        section.tables.append(("Run sets vs the human RDM (view model_comparison)", pd.DataFrame(rows)))
+        tests = views.read("model_comparison_tests", study=choices.study)
+        if tests is not None:
+            section.tables.append(("Paired bootstrap over the shared emotions (view model_comparison_tests)",
+                                   pd.DataFrame([{
+                                       "a": t["run_set_a"], "b": t["run_set_b"], "emotions": t["n_emotions"],
+                                       "tau(a) - tau(b) [95% CI]":
+                                           f"{t['difference']:.3f} {_bracket(t['ci_low'], t['ci_high'])}",
+                                       "p (two-sided)": format_p(t["p"], None), "resamples": t["n_boot"],
+                                       "seed": t["seed"]} for t in tests.to_dict("records")])))
+    if section.images or section.tables:
+        section.caption = ("tau: Kendall tau-b of each run set's model RDM with the group-mean human RDM of "
+                           f"{html.escape(str(choices.study))}, 95% bootstrap CI over emotions; the best layer is "
+                           "chosen on the same data (optimistic); tau / ceiling: mean tau with single raters over "
+                           "the noise ceiling's upper bound (blank with fewer than two raters).")
     return section
 
 
