@@ -250,8 +250,12 @@ def rsa_table(rsa: pd.DataFrame) -> pd.DataFrame:
 def layers_section(views: Views, choices: Choices, out: Path) -> Section:
     section = Section("Which layer is most human-like")
     rsa = views.read("model_rsa", study=choices.study)
-    if rsa is None or "layer" not in rsa or not rsa["layer"].notna().any():
+    if rsa is None:
         section.notes.append(_not_computed("model_rsa", "Per-layer RSA"))
+        return section
+    if "layer" not in rsa or not rsa["layer"].notna().any():
+        section.notes.append(f"Per-layer RSA not computed yet: `model_rsa` holds rows over all neurons only; run "
+                             f"`emolake rsa --study {choices.study} --run-set R` again (it adds one row set per layer).")
         return section
     rsa = rsa[rsa["target"].isin(["human", "human_raters"]) & (rsa["method"] == "tau_b")]
     metric = _metric(rsa)
