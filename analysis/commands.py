@@ -48,7 +48,8 @@ def rsa(ctx, study, run_set, metric, method, n_perm, n_boot, seed, attributes_st
     neurons, layer NULL, and per layer) and model_variance_partition; earlier results of the
     same study / run set, metric and method are replaced, those of other metrics and methods
     kept. Takes about a minute or two with the default 10,000 permutations per test on the 27
-    emotions, plus a few seconds per layer.
+    emotions; each layer adds about as much as the model-vs-human comparison over all neurons
+    (docs/BENCHMARKS.md; `--no-layers` skips them).
 
     \b
     Example:
