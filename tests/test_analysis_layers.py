@@ -105,3 +105,13 @@ def test_no_layers_drops_the_stale_layer_rows_of_that_metric_and_keeps_others(to
     model = np.mean([pdist(run[:, s.d_ff:], "euclidean") for run in s.profiles], axis=0)
     got = query(lake, "SELECT tau FROM model_rsa WHERE layer = 1 AND target = 'human' AND metric = 'euclidean'")
     assert got.column(0)[0].as_py() == pytest.approx(stats.kendalltau(human, model).statistic, abs=1e-12)
+
+
+def test_a_lake_made_before_the_per_layer_tables_still_builds_its_views(lake) -> None:
+    import shutil
+
+    for table in ("layer_rsa_results", "model_comparison_results", "model_comparison_test_results"):
+        shutil.rmtree(lake.root / table)  # as a lake created by an emolake without these tables
+    (lake.root / "warehouse.duckdb").unlink(missing_ok=True)  # the views are rebuilt on the next query
+    assert query(lake, "SELECT count(*) FROM model_rsa").column(0)[0].as_py() == 0
+    assert query(lake, "SELECT count(*) FROM model_comparison").column(0)[0].as_py() == 0

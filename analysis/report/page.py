@@ -56,7 +56,7 @@ class Section:
 
     @property
     def drawn(self) -> bool:
-        return bool(self.images)
+        return bool(self.images or self.tables)
 
 
 @dataclass
