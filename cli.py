@@ -117,19 +117,20 @@ from extract.commands import extract  # noqa: E402
 cli.add_command(extract)
 from warehouse.commands import export  # noqa: E402
 cli.add_command(export)
-from analysis.report_commands import report  # noqa: E402
+from analysis.report.commands import report  # noqa: E402
 cli.add_command(report)
-from analysis.commands import appraisal, neurons, rsa, searchlight  # noqa: E402
+from analysis.commands import appraisal, compare, neurons, rsa, searchlight  # noqa: E402
 cli.add_command(appraisal)
 cli.add_command(rsa)
 cli.add_command(searchlight)
 cli.add_command(neurons)
+cli.add_command(compare)
 
 from extract.inference.commands import ablate, ablation_stats, infer  # noqa: E402
 cli.add_command(infer)
 cli.add_command(ablate)
 cli.add_command(ablation_stats)
-from analysis.demo import demo  # noqa: E402
+from analysis.report.demo import demo  # noqa: E402
 cli.add_command(demo)
 
 

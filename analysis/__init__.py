@@ -1,7 +1,9 @@
-"""Analyses over the lake: RDMs, RDM comparison and inference, searchlight, neuron sets, plots and the report.
+"""Analyses over the lake, ordered like the workflow; the figures, the report page and the demo
+are the product surface beside them in `analysis.report`.
 
-Ordered like the workflow: `rdm` (condensed RDM vectors), `compare` (one dispatcher over Kendall
-tau-b/tau-a, Spearman, Pearson; the Kendall kernel lives in `kendall`), `inference` (permutation,
-bootstrap, noise ceiling, variance partitioning), `fdr`, `searchlight`, `neurons`, `appraisal`;
-`lake_inputs` reads the lake views they need; `commands` is the CLI layer; `plots`/`report` draw.
+`rdm` (condensed RDM vectors), `compare` (one dispatcher over Kendall tau-b/tau-a, Spearman,
+Pearson; the Kendall kernel lives in `kendall`), `inference` (permutation, bootstrap, noise
+ceiling, variance partitioning), `rsa` (with `layers`: each layer's RDM alone), `cross_model`
+(run sets compared on one study), `fdr`, `searchlight`, `neurons`, `appraisal`,
+`ablation_stats`; `lake_inputs` reads the lake views they need; `commands` is the CLI layer.
 """

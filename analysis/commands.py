@@ -37,15 +37,19 @@ def _print(title: str, summary: dict, as_json: bool) -> None:
               help="Bootstrap resamples for the CIs over raters and emotions (0: none).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of permutations and bootstrap (recorded).")
 @click.option("--attributes-study", default=None, help="Study whose attribute table to use (default: --study).")
+@click.option("--layers/--no-layers", default=True, show_default=True,
+              help="Also compare each layer's RDM (its neurons alone) with the human RDM (model_rsa.layer).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.pass_context
-def rsa(ctx, study, run_set, metric, method, n_perm, n_boot, seed, attributes_study, as_json) -> None:
+def rsa(ctx, study, run_set, metric, method, n_perm, n_boot, seed, attributes_study, layers, as_json) -> None:
     """Representational similarity: human attribute importance, noise ceiling, model vs human and attributes.
 
-    Writes attribute_importance, noise_ceiling and (with --run-set) model_rsa and
-    model_variance_partition; earlier results of the same study / run set, metric and method
-    are replaced, those of other metrics and methods kept. Takes about a minute or two with
-    the default 10,000 permutations per test on the 27 emotions.
+    Writes attribute_importance, noise_ceiling and (with --run-set) model_rsa (rows over all
+    neurons, layer NULL, and per layer) and model_variance_partition; earlier results of the
+    same study / run set, metric and method are replaced, those of other metrics and methods
+    kept. Takes about a minute or two with the default 10,000 permutations per test on the 27
+    emotions; each layer adds about as much as the model-vs-human comparison over all neurons
+    (docs/BENCHMARKS.md; `--no-layers` skips them).
 
     \b
     Example:
@@ -55,7 +59,7 @@ def rsa(ctx, study, run_set, metric, method, n_perm, n_boot, seed, attributes_st
     from .rsa import run_rsa
 
     summary = run_rsa(_lake(ctx), study, run_set, metric, method, n_perm, n_boot, seed, progress=not as_json,
-                      attributes_study=attributes_study)
+                      attributes_study=attributes_study, layers=layers)
     _print("RSA", summary, as_json)
 
 
@@ -138,3 +142,53 @@ def appraisal(ctx, study, published_study, n_draws, seed, as_json) -> None:
     from .appraisal import run_appraisal
 
     _print("Appraisal components", run_appraisal(_lake(ctx), study, published_study, n_draws, seed), as_json)
+
+
+@click.command()
+@click.option("--run-sets", "run_sets_text", required=True,
+              help="Run sets to compare, comma-separated (each needs `emolake rsa` on --study first).")
+@click.option("--study", required=True, help="Study whose human RDM every run set is compared with.")
+@click.option("--metric", type=click.Choice(["correlation", "euclidean", "cosine"]), default="correlation",
+              show_default=True, help="Model RDM distance of the stored RSA to compare.")
+@click.option("--method", type=click.Choice(["tau_b", "tau_a", "spearman", "pearson"]), default="tau_b",
+              show_default=True, help="RDM comparison of the stored RSA to compare.")
+@click.option("--bootstrap", "n_boot", type=int, default=1_000, show_default=True,
+              help="Resamples of emotions of the paired test between two run sets (0: no test).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the paired bootstrap (recorded).")
+@click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON.")
+@click.pass_context
+def compare(ctx, run_sets_text, study, metric, method, n_boot, seed, as_json) -> None:
+    """Compare run sets (models, read-outs, neuron definitions) on one study, per model and best layer.
+
+    Prints and stores model_comparison (tau over all layers and at the best layer, CIs, tau over
+    single raters / noise ceiling) and model_comparison_tests (paired bootstrap over the shared
+    emotions for every pair of run sets). Reads the per-layer RSA that `emolake rsa` stored.
+
+    \b
+    Example:
+      emolake --lake lake compare --run-sets demo-minilm,demo-smollm2 --study li2024
+      emolake --lake lake compare --run-sets a,b,c --study li2024 --bootstrap 2000 --seed 1 --json
+    """
+    from warehouse.console import print_json, print_table
+
+    from .cross_model import compare_run_sets
+
+    run_sets = [r.strip() for r in run_sets_text.split(",")]
+    result = compare_run_sets(_lake(ctx), run_sets, study, metric, method, n_boot, seed, progress=not as_json)
+    if as_json:
+        print_json(result)
+        return
+    import pyarrow as pa
+
+    def rounded(row: dict, keys: tuple[str, ...]) -> dict:
+        return {k: (None if row[k] != row[k] else round(row[k], 3)) if isinstance(row[k], float) else row[k]
+                for k in keys}  # NaN (x != x) prints as NULL
+
+    shown = ("run_set", "model", "neuron", "position", "n_emotions", "tau", "ci_low", "ci_high", "p_perm", "best_layer",
+             "best_tau", "tau_normalised")
+    print_table(pa.Table.from_pylist([rounded(r, shown) for r in result["run_sets"]]),
+                title=f"run sets vs human RDM of {study} ({metric}, {method}; view model_comparison)")
+    if result["tests"]:
+        tested = ("run_set_a", "run_set_b", "n_emotions", "difference", "ci_low", "ci_high", "p", "n_boot", "seed")
+        print_table(pa.Table.from_pylist([rounded(t, tested) for t in result["tests"]]),
+                    title="paired bootstrap over emotions: tau(a) - tau(b) (view model_comparison_tests)")

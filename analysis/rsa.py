@@ -9,6 +9,9 @@ and over emotions (pairs of an emotion with itself dropped).
 Target 'human_raters' is the mean over raters of compare(rater RDM, model RDM): the quantity
 that the noise ceiling (Nili et al. 2014: each rater against the group mean with / without
 that rater) bounds. Target 'human' compares the model with the group-mean RDM.
+
+Per layer (`analysis.layers`): the same two human targets for the RDM of each layer's neurons
+alone; attribute targets and the variance partitioning are computed over all neurons only.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from warehouse.lake import Lake
 from .compare import METHODS, compare, compare_test
 from .inference import bootstrap_items, bootstrap_raters, noise_ceiling, permutation_test, variance_partition
 from .lake_inputs import fetch, attribute_values, emotion_profiles, human_rdm, rater_rdms, shared_emotions
+from .layers import layer_model_rdms
 from .rdm import METRICS, model_rdm, rdm, subset
 from .records import NO_RUN_SET, analysis_record, nullable
 
@@ -44,15 +48,39 @@ def _row(target_rdm: np.ndarray, other: np.ndarray, method: str, n_perm: int, se
     return {"tau": value, "p": p, "p_perm": p_perm, "n_perm": n_perm, "n_pairs": len(target_rdm)}
 
 
+def _human_rows(human: np.ndarray, per_rater: np.ndarray, model: np.ndarray, metric: str, method: str,
+                n_perm: int, n_boot: int, seed: int) -> list[dict]:
+    """Rows 'human' (model vs the group-mean RDM: tau, p, permutation p, CIs over emotions and raters)
+    and, with two or more raters, 'human_raters' (mean over raters of compare(rater, model), the
+    quantity the noise ceiling bounds). human, model [n_pairs]; per_rater [n_raters, n_pairs]."""
+    row = _row(human, model, method, n_perm, seed)
+    items = bootstrap_items(human, model, method, n_boot, seed) if n_boot else None
+    by_raters = bootstrap_raters(per_rater, model, method, n_boot, seed) if n_boot and len(per_rater) > 1 else None
+    rows = [{"target": "human", "metric": metric, "method": method, **row,
+             "ci_emotions_low": items.ci_low if items else np.nan,
+             "ci_emotions_high": items.ci_high if items else np.nan,
+             "ci_raters_low": by_raters.ci_low if by_raters else np.nan,
+             "ci_raters_high": by_raters.ci_high if by_raters else np.nan, "n_boot": n_boot}]
+    if len(per_rater) > 1:
+        single = np.mean([compare(r, model, method) for r in per_rater])
+        rows.append({"target": "human_raters", "metric": metric, "method": method, "tau": single,
+                     "p": np.nan, "p_perm": np.nan, "n_perm": 0, "n_pairs": len(model),
+                     "ci_emotions_low": np.nan, "ci_emotions_high": np.nan, "ci_raters_low": np.nan,
+                     "ci_raters_high": np.nan, "n_boot": 0})
+    return rows
+
+
 def run_rsa(
     lake: Lake, study: str, run_set: str | None = None, metric: str = "correlation", method: str = "tau_b",
     n_perm: int = 10_000, n_boot: int = 1_000, seed: int = 0, progress: bool = True,
-    attributes_study: str | None = None,
+    attributes_study: str | None = None, layers: bool = True,
 ) -> dict:
     """Attribute importance + noise ceiling of `study`, and (with `run_set`) model RSA; returns a summary.
 
     The attribute table comes from `attributes_study` (default: `study`), e.g. to use the published
-    attributes with another study's similarity judgments."""
+    attributes with another study's similarity judgments. With `layers`, the RDM of each layer's
+    neurons alone is compared with the human RDM too (targets 'human' and 'human_raters', with the
+    same permutations, bootstrap and seed), stored in `layer_rsa_results` (`model_rsa.layer`)."""
     _check(method, metric, n_perm, n_boot)
     attributes = attribute_values(lake, attributes_study or study)
     emotions = shared_emotions(attributes.emotions)
@@ -62,7 +90,7 @@ def run_rsa(
     attribute_rdms = rdm(attributes.values, "absolute")  # [n_pairs, n_attributes]
     params = {"metric": metric, "method": method, "n_perm": n_perm, "n_boot": n_boot,
               "attributes_study": attributes_study or study,
-              "alternative": "greater", "permuted": "emotion labels of the second RDM"}
+              "alternative": "greater", "permuted": "emotion labels of the second RDM", "layers": layers}
 
     profiles = None
     if run_set is not None:
@@ -72,8 +100,9 @@ def run_rsa(
         human_m, attribute_rdms_m = subset(human, emotions, model_emotions), subset(attribute_rdms, emotions, model_emotions)
         per_rater_m = subset(per_rater, emotions, model_emotions) if len(raters) else per_rater
 
-    steps = len(attributes.attributes) + 1 + (len(attributes.attributes) + 2 if profiles is not None else 0)
-    importance, rsa_rows, partition_rows = [], [], []
+    n_layers = len(np.unique(profiles.layers)) if profiles is not None and layers else 0
+    steps = len(attributes.attributes) + 1 + (len(attributes.attributes) + 2 + n_layers if profiles is not None else 0)
+    importance, rsa_rows, partition_rows, layer_rows = [], [], [], []
     with progress_bar("comparisons") as bar:
         task = bar.add_task("rsa", total=steps, visible=progress)
         for k, attribute in enumerate(attributes.attributes):
@@ -89,20 +118,7 @@ def run_rsa(
         if profiles is not None:
             model = model_rdm(profiles.values, metric)  # [n_pairs], mean over runs
             human, per_rater, attribute_rdms = human_m, per_rater_m, attribute_rdms_m
-            row = _row(human, model, method, n_perm, seed)
-            items = bootstrap_items(human, model, method, n_boot, seed) if n_boot else None
-            by_raters = bootstrap_raters(per_rater, model, method, n_boot, seed) if n_boot and len(raters) > 1 else None
-            rsa_rows.append({"target": "human", "metric": metric, "method": method, **row,
-                             "ci_emotions_low": items.ci_low if items else np.nan,
-                             "ci_emotions_high": items.ci_high if items else np.nan,
-                             "ci_raters_low": by_raters.ci_low if by_raters else np.nan,
-                             "ci_raters_high": by_raters.ci_high if by_raters else np.nan, "n_boot": n_boot})
-            if len(raters) > 1:  # the quantity the noise ceiling bounds: mean over raters of compare(rater, model)
-                single = np.mean([compare(r, model, method) for r in per_rater])
-                rsa_rows.append({"target": "human_raters", "metric": metric, "method": method, "tau": single,
-                                 "p": np.nan, "p_perm": np.nan, "n_perm": 0, "n_pairs": len(model),
-                                 "ci_emotions_low": np.nan, "ci_emotions_high": np.nan, "ci_raters_low": np.nan,
-                                 "ci_raters_high": np.nan, "n_boot": 0})
+            rsa_rows += _human_rows(human, per_rater, model, metric, method, n_perm, n_boot, seed)
             bar.advance(task)
             for k, attribute in enumerate(attributes.attributes):
                 row = _row(model, attribute_rdms[:, k], method, n_perm, seed)
@@ -116,6 +132,11 @@ def run_rsa(
             partition_rows += [{"metric": metric, "term": a, "r2": np.nan, "unique_r2": split.unique[a],
                                 "beta": split.beta[a]} for a in attributes.attributes]
             bar.advance(task)
+            if layers:
+                for layer, n_neurons, layer_model in layer_model_rdms(profiles, metric):
+                    layer_rows += [{"layer": layer, "n_neurons": n_neurons, **row} for row in
+                                   _human_rows(human, per_rater, layer_model, metric, method, n_perm, n_boot, seed)]
+                    bar.advance(task)
 
     command = f"rsa --study {study}" + (f" --run-set {run_set}" if run_set else "") + f" --seed {seed}"
     human_part = {"study": study}
@@ -129,6 +150,8 @@ def run_rsa(
     if profiles is not None:
         rsa_table = _merged(lake, "rsa_results", model_part, rsa_rows, same_both)
         partition_table = _merged(lake, "variance_partition_results", model_part, partition_rows, ("metric = ?", [metric]))
+        # without `layers`, stale per-layer rows of this metric and method are dropped, not left beside new ones
+        layer_table = _merged(lake, "layer_rsa_results", model_part, layer_rows, same_both)
     with lake.transaction(command) as txn:
         txn.write("attribute_importance_results", importance_table, human_part)
         txn.write("noise_ceiling_results", ceiling_table, human_part)
@@ -137,6 +160,7 @@ def run_rsa(
         if profiles is not None:
             txn.write("rsa_results", rsa_table, model_part)
             txn.write("variance_partition_results", partition_table, model_part)
+            txn.write("layer_rsa_results", layer_table, model_part)
             txn.write("analyses", analysis_record("rsa", params=params, seed=seed, run_ids=profiles.run_ids,
                                                   emotions=profiles.emotions),
                       {"analysis": "rsa", "run_set": run_set, "study": study})
@@ -151,6 +175,9 @@ def run_rsa(
         human_row = rsa_rows[0]
         summary.update({"model_vs_human": round(human_row["tau"], 4), "model_vs_human_p_perm": human_row["p_perm"],
                         "model_r2_attributes": round(partition_rows[0]["r2"], 4)})
+    if layer_rows:
+        summary["model_vs_human_by_layer"] = {str(r["layer"]): round(r["tau"], 4) for r in layer_rows
+                                              if r["target"] == "human"}
     return summary
 
 

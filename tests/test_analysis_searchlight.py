@@ -108,7 +108,7 @@ def test_rsa_writes_importance_ceiling_and_model_rsa(toy) -> None:
     importance = query(lake, "SELECT attribute, tau, p, p_perm, n_perm FROM attribute_importance ORDER BY 1").to_pylist()
     assert [r["attribute"] for r in importance] == list(ATTRIBUTES)
     assert all(r["n_perm"] == 99 and 0 < r["p_perm"] <= 1 for r in importance)
-    targets = query(lake, "SELECT target FROM model_rsa ORDER BY 1").column(0).to_pylist()
+    targets = query(lake, "SELECT target FROM model_rsa WHERE layer IS NULL ORDER BY 1").column(0).to_pylist()
     assert targets == sorted(["human", "human_raters", *ATTRIBUTES])
     ceiling = query(lake, "SELECT lower, upper, n_raters FROM noise_ceiling").to_pylist()[0]
     assert ceiling["n_raters"] == 5 and ceiling["lower"] < ceiling["upper"]
@@ -120,7 +120,8 @@ def test_rsa_writes_importance_ceiling_and_model_rsa(toy) -> None:
     for _ in range(2):
         assert _run(lake, "rsa", "--study", s.study, "--run-set", s.run_set, "--metric", "euclidean", "--method",
                     "spearman", "--permutations", "9", "--bootstrap", "0").exit_code == 0
-    kinds = query(lake, "SELECT metric, method, count(*) AS n FROM model_rsa GROUP BY ALL ORDER BY ALL").to_pylist()
+    kinds = query(lake, "SELECT metric, method, count(*) AS n FROM model_rsa WHERE layer IS NULL "
+                        "GROUP BY ALL ORDER BY ALL").to_pylist()
     assert kinds == [{"metric": "correlation", "method": "tau_b", "n": 5}, {"metric": "euclidean", "method": "spearman", "n": 5}]
     methods = query(lake, "SELECT method, count(*) AS n FROM attribute_importance GROUP BY 1 ORDER BY 1").to_pylist()
     assert methods == [{"method": "spearman", "n": 3}, {"method": "tau_b", "n": 3}]
@@ -165,5 +166,6 @@ def test_rsa_on_a_run_set_covering_part_of_the_study_uses_the_shared_emotions(to
     human = query(lake, "SELECT emotion_a, emotion_b, distance FROM human_rdm WHERE study = 'wide' ORDER BY 1, 2").to_pylist()
     full = np.array([r["distance"] for r in human])
     expected = stats.kendalltau(subset(full, wide, s.emotions), model_rdm(s.profiles, "correlation")).statistic
-    got = query(lake, "SELECT tau FROM model_rsa WHERE study = 'wide' AND target = 'human'").column(0)[0].as_py()
+    got = query(lake, "SELECT tau FROM model_rsa WHERE study = 'wide' AND target = 'human' AND layer IS NULL"
+                ).column(0)[0].as_py()
     assert got == pytest.approx(expected, abs=1e-12)

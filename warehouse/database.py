@@ -50,8 +50,10 @@ def _fingerprint_path(lake: Lake) -> Path:
 
 
 def rebuild_views(lake: Lake) -> list[str]:
-    """Drop and recreate every view from `sql/*.sql`; returns the files applied."""
-    lake.require()
+    """Drop and recreate every view from `sql/*.sql`; returns the files applied. Tables added to
+    `warehouse.tables` since the lake was created get their zero-row seed file first, so that a
+    lake made by an older emolake still builds every view."""
+    lake.require().init()
     applied = []
     with duckdb.connect(str(lake.database_path), config=STORAGE_COMPATIBILITY) as con:
         _configure(con, lake)

@@ -301,3 +301,40 @@ register(_spec(
     "Recomputed per-emotion attribute values (appraisal components matched to the published six; rated "
     "attributes as means) and each attribute's correlation with the published table.",
 ))
+
+# --- Layers and models (issue 15): per-layer model RSA and the cross-model mart (analysis/layers.py,
+# analysis/models.py). Per-layer rows live in their own table so lakes written before keep their schema.
+register(_spec(
+    "layer_rsa_results", {"run_set": pa.string(), "study": pa.string()}, {
+        "layer": pa.int32(), "target": pa.string(), "metric": pa.string(), "method": pa.string(),
+        "tau": pa.float64(), "p": pa.float64(), "p_perm": pa.float64(), "n_perm": pa.int64(),
+        "ci_emotions_low": pa.float64(), "ci_emotions_high": pa.float64(), "ci_raters_low": pa.float64(),
+        "ci_raters_high": pa.float64(), "n_boot": pa.int64(), "n_pairs": pa.int32(), "n_neurons": pa.int64(),
+    },
+    "Per run set, study and layer: similarity of the RDM of that layer's neurons alone with the human RDM.",
+))
+
+register(_spec(
+    "model_comparison_results", {"study": pa.string()}, {
+        "run_set": pa.string(), "model": pa.string(), "neuron": pa.string(), "hook_point": pa.string(),
+        "position": pa.string(), "metric": pa.string(), "method": pa.string(), "n_runs": pa.int32(),
+        "n_layers": pa.int32(), "n_emotions": pa.int32(), "n_pairs": pa.int32(),
+        "tau": pa.float64(), "ci_low": pa.float64(), "ci_high": pa.float64(), "p_perm": pa.float64(),
+        "n_perm": pa.int64(), "best_layer": pa.int32(), "best_tau": pa.float64(), "best_ci_low": pa.float64(),
+        "best_ci_high": pa.float64(), "best_p_perm": pa.float64(), "tau_raters": pa.float64(),
+        "best_tau_raters": pa.float64(), "ceiling_lower": pa.float64(), "ceiling_upper": pa.float64(),
+        "tau_normalised": pa.float64(), "best_tau_normalised": pa.float64(), "n_boot": pa.int64(),
+    },
+    "Per study, run set, model RDM metric and method: model vs human tau over all layers and at the best "
+    "layer, CIs, and tau over single raters divided by the noise ceiling's upper bound.",
+))
+
+register(_spec(
+    "model_comparison_test_results", {"study": pa.string()}, {
+        "run_set_a": pa.string(), "run_set_b": pa.string(), "metric": pa.string(), "method": pa.string(),
+        "n_emotions": pa.int32(), "tau_a": pa.float64(), "tau_b": pa.float64(), "difference": pa.float64(),
+        "ci_low": pa.float64(), "ci_high": pa.float64(), "p": pa.float64(), "n_boot": pa.int64(),
+        "seed": pa.int64(), "test": pa.string(),
+    },
+    "Per study and pair of run sets: paired bootstrap over the shared emotions of tau(human, A) - tau(human, B).",
+))

@@ -47,7 +47,7 @@ def _has(view: str, where: str, *params) -> Callable[[Lake], bool]:
 
 def steps(out_dir: Path) -> list[Step]:
     from analysis.commands import neurons, rsa, searchlight
-    from analysis.report_commands import report
+    from analysis.report.commands import report
     from extract.commands import extract
     from extract.inference.commands import ablate
     from ingest import embedded
@@ -93,7 +93,10 @@ def key_numbers(lake: Lake) -> dict:
             return None if row is None else (row[0] if len(row) == 1 else row)
 
         rsa_row = one("SELECT tau, p_perm FROM model_rsa WHERE run_set = ? AND study = ? AND target = 'human' "
-                      "AND method = 'tau_b' LIMIT 1", RUN_ID, study) or (None, None)
+                      "AND method = 'tau_b' AND layer IS NULL LIMIT 1", RUN_ID, study) or (None, None)
+        best = one("SELECT layer, tau, ci_emotions_low, ci_emotions_high FROM model_rsa WHERE run_set = ? AND study = ? "
+                   "AND target = 'human' AND method = 'tau_b' AND metric = 'correlation' AND layer IS NOT NULL "
+                   "ORDER BY tau DESC, layer LIMIT 1", RUN_ID, study) or (None, None, None, None)
         k = int(K_VALUES.split(",")[-1])
         link = one("SELECT mean_r, p FROM importance_link WHERE run_set = ? AND k = ? LIMIT 1", RUN_ID, k) or (None, None)
         return {
@@ -101,6 +104,9 @@ def key_numbers(lake: Lake) -> dict:
             "neurons": one("SELECT n_layers * d_ff FROM runs WHERE run_id = ?", RUN_ID),
             "model vs human RDM, Kendall tau-b": _round(rsa_row[0]),
             "model vs human RDM, permutation p": _round(rsa_row[1]),
+            "most human-like layer (chosen on these data)": best[0],
+            "most human-like layer, Kendall tau-b": _round(best[1]),
+            "most human-like layer, 95% CI over emotions": None if best[2] is None else [_round(best[2]), _round(best[3])],
             "neurons significant for an attribute (searchlight q < 0.01)": one(
                 "SELECT count(DISTINCT neuron) FROM searchlight WHERE run_set = ? AND study = ? AND q < 0.01",
                 RUN_ID, study),

@@ -33,13 +33,13 @@ def report(lake: Lake, out_dir: str, study: str | None, run_set: str | None, k: 
     """
     import json
 
-    from .report import build_report
+    from .page import build_report
     from warehouse.console import print_summary
 
     page = build_report(lake, out_dir, study=study, run_set=run_set, k=k, seed=seed)
     summary = json.loads((page.parent / "report.json").read_text())
-    drawn = [title for title, s in summary["sections"].items() if s["images"]]
-    missing = [title for title, s in summary["sections"].items() if not s["images"]]
+    drawn = [title for title, s in summary["sections"].items() if s["images"] or s["tables"]]
+    missing = [title for title, s in summary["sections"].items() if not (s["images"] or s["tables"])]
     if as_json:
         print_summary("report", {**summary, "drawn": drawn, "not_computed": missing}, as_json=True)
         return
