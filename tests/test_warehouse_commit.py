@@ -201,35 +201,50 @@ def test_a_commit_killed_at_any_point_shows_old_or_new_never_a_mix(tmp_path, sta
     assert _orphans(lake) == []
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("point", ["commit:moved:0", "commit:moved:40", "commit:moved:last", "commit:record-written",
-                                   "commit:published", "commit:deleted:0", "commit:deleted:last"])
-def test_ingest_model_emotion_killed_mid_commit(tmp_path, point):
-    """The real command: `emolake ingest model-emotion` killed at a point of its (reload) commit."""
+@pytest.fixture(scope="module")
+def release_lake(tmp_path_factory) -> Lake:
+    """A lake holding the study's release, loaded once by the real command."""
     release = shared_data_dir() / "model_emotion"
     if not release.is_dir():
         pytest.skip(f"real data not found at {release}")
-    lake = Lake(tmp_path / "lake")
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    cli = [sys.executable, str(REPO / "cli.py"), "--lake", str(lake.root)]
-    assert subprocess.run([*cli, "init"], env=env, capture_output=True).returncode == 0
-    first = subprocess.run([*cli, "ingest", "model-emotion", str(release)], env=env, capture_output=True, text=True)
+    lake = Lake(tmp_path_factory.mktemp("release") / "lake")
+    first = subprocess.run([*_cli(lake), "ingest", "model-emotion", str(release)], env=_env(), capture_output=True,
+                           text=True)
     assert first.returncode == 0, first.stderr
+    return lake
+
+
+def _cli(lake: Lake) -> list[str]:
+    return [sys.executable, str(REPO / "cli.py"), "--lake", str(lake.root)]
+
+
+def _env(**extra: str) -> dict:
+    return {**os.environ, "PYTHONPATH": str(REPO), **extra}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("point", ["commit:moved:40", "commit:record-written", "commit:published",
+                                   "commit:deleted:last"])
+def test_ingest_model_emotion_killed_mid_commit(release_lake, tmp_path, point):
+    """The real command: an `emolake ingest model-emotion` reload (one commit of 202 files) killed mid-commit."""
+    release = shared_data_dir() / "model_emotion"
+    lake = Lake(tmp_path / "lake")
+    shutil.copytree(release_lake.root, lake.root)
     record = max((pq.read_table(p).to_pylist() for p in commit_log.record_files(lake.root)), key=len)
-    n_files = sum(r["action"] == "add" for r in record)
-    point = point.replace("moved:last", f"moved:{n_files - 1}").replace("deleted:last", f"deleted:{n_files - 2}")
+    replaced = sum(r["action"] == "add" and r["table_name"] not in ("loads", "_json") for r in record)
+    point = point.replace("deleted:last", f"deleted:{replaced - 1}")  # the data files; loads and JSON stay
     old = _visible_all(lake)
-    killed = subprocess.run([*cli, "ingest", "model-emotion", str(release)], capture_output=True, text=True,
-                            env={**env, commit_log.FAULT_ENV: point})
+    killed = subprocess.run([*_cli(lake), "ingest", "model-emotion", str(release)], capture_output=True, text=True,
+                            env=_env(**{commit_log.FAULT_ENV: point}))
     assert killed.returncode == -9, killed.stderr
     seen = _visible_all(lake)
     # Same source again: the new state's data equal the old; a mix would double or drop rows.
     assert {k: v for k, v in seen.items() if k != "loads"} == {k: v for k, v in old.items() if k != "loads"}
     assert seen["loads"] in (old["loads"], 2 * old["loads"])
     if HAS_SHELL:
-        shell = _shell_counts(lake)
-        assert shell == {v: seen[v] for v in VIEWS}
-    again = subprocess.run([*cli, "ingest", "model-emotion", str(release)], env=env, capture_output=True, text=True)
+        assert _shell_counts(lake) == {v: seen[v] for v in VIEWS}
+    again = subprocess.run([*_cli(lake), "ingest", "model-emotion", str(release)], env=_env(), capture_output=True,
+                           text=True)
     assert again.returncode == 0, again.stderr
     assert _orphans(lake) == []
     assert {k: v for k, v in _visible_all(lake).items() if k != "loads"} == {

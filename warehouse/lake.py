@@ -123,6 +123,8 @@ class Lake:
             )
         if self._format() < FORMAT:
             self._upgrade()
+        if any(not self.seed_path(spec).exists() for spec in TABLES.values()):
+            self.init()  # a table added since the lake was created: its seed file lets its view resolve
         return self
 
     def init(self) -> bool:
@@ -246,6 +248,16 @@ class Lake:
             if held[1] == 0:
                 del _WRITERS[self.root]
                 held[0].release()
+                if len(commit_log.record_files(self.root)) > commit_log.CHECKPOINT_AFTER:
+                    self._clean_up_if_alone()  # e.g. after an extraction's commit per chunk
+
+    def _clean_up_if_alone(self) -> None:
+        lock = self._lake_lock()
+        if lock.acquire(timeout=0, record=False):
+            try:
+                self.clean_up()
+            finally:
+                lock.release()
 
     def clean_up(self) -> dict[str, int]:
         """Delete what killed writers left: staging folders, temporary files, data files no commit
