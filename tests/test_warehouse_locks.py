@@ -148,3 +148,31 @@ def test_two_extractions_with_one_run_id_and_other_settings_one_exits_2(lake, ti
     run = query(lake, "SELECT template, status, n_stimuli FROM runs").to_pylist()
     assert run == [{"template": settings[winner][3], "status": "complete", "n_stimuli": 120}]
     assert query(lake, "SELECT count(*) AS n FROM activation_vectors").column("n")[0].as_py() == 120 * 2
+
+
+READER = textwrap.dedent("""
+    import sys, time
+    from pathlib import Path
+    from warehouse.database import query
+    from warehouse.lake import Lake
+    go = Path(sys.argv[2])
+    Path(f"{go}.{sys.argv[3]}.ready").touch()
+    while not go.exists():
+        time.sleep(0.001)
+    print(query(Lake(sys.argv[1]), "SELECT count(*) AS n FROM emotion_attributes").column("n")[0].as_py())
+""")
+
+
+def test_readers_of_a_fresh_lake_build_its_views_once_and_all_succeed(lake, tmp_path):
+    """The first query of a lake builds warehouse.duckdb: concurrent first queries must not collide."""
+    with lake.transaction() as txn:
+        txn.write("emotion_attributes", _attributes(1.0), {"study": "s"})
+    go = tmp_path / "go"
+    procs = [subprocess.Popen([sys.executable, "-c", READER, str(lake.root), str(go), str(k)], env=ENV,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for k in range(3)]
+    deadline = time.time() + 60
+    while len(list(tmp_path.glob("go.*.ready"))) < 3 and time.time() < deadline:
+        time.sleep(0.01)
+    go.touch()
+    results = [(p.wait(timeout=120), p.stdout.read().strip(), p.stderr.read()) for p in procs]
+    assert [(code, out) for code, out, _ in results] == [(0, "4")] * 3, results

@@ -235,8 +235,10 @@ class Lake:
             if lock.acquire(timeout=0, record=False):
                 try:
                     self.clean_up()
-                finally:
-                    lock.downgrade()
+                except BaseException:
+                    lock.release()
+                    raise
+                lock.downgrade()
             elif not lock.acquire(shared=True, timeout=LOCK_TIMEOUT, record=False):
                 raise LockedError(f"the lake {self.root} is being cleaned up by another command for over "
                                   f"{LOCK_TIMEOUT:g} s; rerun when it has finished")
