@@ -403,7 +403,8 @@ class LakeTransaction:
         self._files.append((staged, final, commit_log.entry(
             self.load_id, self.command, "add", "loads", "", commit_log.relpath(self.lake.root, final),
             rows=loads.num_rows)))
-        written = sorted({(e["table_name"], e["partition"]) for _, _, e in self._files if e["table_name"] != JSON_TABLE})
+        written = sorted({(e["table_name"], e["partition"]) for _, _, e in self._files
+                          if e["table_name"] not in (JSON_TABLE, "loads")})  # those two only get new, unique files
         locks = [FileLock(self.lake.root / LOCK_DIR / lock_file_name("partition", f"{t}/{p}"),
                           f"partition {t}/{p}", self.command) for t, p in written]
         taken: list[FileLock] = []
