@@ -20,6 +20,7 @@ from scipy.optimize import linear_sum_assignment
 
 from warehouse.errors import NotFoundError
 from warehouse.lake import Lake
+from warehouse.lineage import snapshot
 
 from .lake_inputs import fetch, attribute_values
 from .records import NO_RUN_SET, analysis_record
@@ -108,6 +109,7 @@ def run_appraisal(lake: Lake, study: str, published_study: str | None = None, n_
     published table (`published_study`, default the same study): the six components after
     matching, the eight rated attributes as plain per-emotion means. Writes `appraisal_components`."""
     published_study = published_study or study
+    inputs = snapshot(lake, [("ratings", f"study={study}"), ("emotion_attributes", f"study={published_study}")])
     items = fetch(lake, """SELECT rater, emotion, attribute, rating FROM ratings
                             WHERE study = ? AND instrument = 'appraisal' ORDER BY rater, attribute""", [study])
     if items.num_rows == 0:
@@ -156,6 +158,7 @@ def run_appraisal(lake: Lake, study: str, published_study: str | None = None, n_
     with lake.transaction(f"appraisal --study {study} --seed {seed}") as txn:
         txn.write("appraisal_components", pa.Table.from_pylist(rows), {"study": study})
         txn.write("analyses", record, {"analysis": "appraisal", "run_set": NO_RUN_SET, "study": study})
+        txn.write("result_inputs", inputs, {"analysis": "appraisal", "run_set": NO_RUN_SET, "study": study})
     return {
         "study": study, "raters": len(raters), "items": len(names), "seed": seed,
         "components_by_parallel_analysis": result.n_components,

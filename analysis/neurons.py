@@ -13,6 +13,7 @@ import pyarrow as pa
 from warehouse.database import query
 from warehouse.errors import BadInputError, NotFoundError
 from warehouse.lake import Lake
+from warehouse.lineage import snapshot
 
 from .records import analysis_record
 
@@ -34,6 +35,7 @@ def run_neurons(lake: Lake, run_set: str, study: str, ks: list[int], scope: str 
     """Record top-k sets for `ks` (added to those already recorded); returns set sizes and overlaps."""
     if scope not in SCOPES:
         raise BadInputError("unknown scope", expected=f"one of {SCOPES}", found=scope)
+    inputs = snapshot(lake, [("searchlight_results", f"run_set={run_set}/study={study}")])
     where = f"run_set = '{_quote(run_set)}' AND study = '{_quote(study)}'"
     tested = query(lake, f"SELECT count(DISTINCT neuron) AS n FROM searchlight_results WHERE {where}").column("n")[0].as_py()
     if not tested:
@@ -48,6 +50,7 @@ def run_neurons(lake: Lake, run_set: str, study: str, ks: list[int], scope: str 
     with lake.transaction(f"neurons --run-set {run_set} --study {study} --k {','.join(map(str, ks))} --scope {scope}") as txn:
         txn.write("neuron_set_sizes", table, {"run_set": run_set, "study": study})
         txn.write("analyses", record, {"analysis": "neurons", "run_set": run_set, "study": study})
+        txn.write("result_inputs", inputs, {"analysis": "neurons", "run_set": run_set, "study": study})
     k_list = ",".join(map(str, ks))
     per_attribute = query(lake, f"""
         SELECT attribute, k, count(*) AS n, min(tau) AS min_tau, max(tau) AS max_tau

@@ -22,6 +22,7 @@ import pyarrow as pa
 from warehouse.console import progress_bar
 from warehouse.errors import BadInputError
 from warehouse.lake import Lake
+from warehouse.lineage import run_set_inputs, snapshot
 
 from .compare import METHODS, compare, compare_test
 from .inference import bootstrap_items, bootstrap_raters, noise_ceiling, permutation_test, variance_partition
@@ -82,6 +83,10 @@ def run_rsa(
     neurons alone is compared with the human RDM too (targets 'human' and 'human_raters', with the
     same permutations, bootstrap and seed), stored in `layer_rsa_results` (`model_rsa.layer`)."""
     _check(method, metric, n_perm, n_boot)
+    human_inputs = [("emotion_attributes", f"study={attributes_study or study}"), ("similarity_judgments", f"study={study}")]
+    lineage = {"attribute_importance": snapshot(lake, human_inputs)}  # before reading: a change meanwhile shows
+    if run_set is not None:
+        lineage["rsa"] = snapshot(lake, human_inputs + run_set_inputs(lake, run_set))
     attributes = attribute_values(lake, attributes_study or study)
     emotions = shared_emotions(attributes.emotions)
     human = human_rdm(lake, study, emotions)
@@ -157,6 +162,8 @@ def run_rsa(
         txn.write("noise_ceiling_results", ceiling_table, human_part)
         txn.write("analyses", analysis_record("attribute_importance", params=params, seed=seed, emotions=emotions),
                   {"analysis": "attribute_importance", "run_set": NO_RUN_SET, "study": study})
+        txn.write("result_inputs", lineage["attribute_importance"],
+                  {"analysis": "attribute_importance", "run_set": NO_RUN_SET, "study": study})
         if profiles is not None:
             txn.write("rsa_results", rsa_table, model_part)
             txn.write("variance_partition_results", partition_table, model_part)
@@ -164,6 +171,7 @@ def run_rsa(
             txn.write("analyses", analysis_record("rsa", params=params, seed=seed, run_ids=profiles.run_ids,
                                                   emotions=profiles.emotions),
                       {"analysis": "rsa", "run_set": run_set, "study": study})
+            txn.write("result_inputs", lineage["rsa"], {"analysis": "rsa", "run_set": run_set, "study": study})
 
     summary = {
         "study": study, "run_set": run_set, "emotions": len(emotions), "raters": len(raters), "method": method,

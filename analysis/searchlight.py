@@ -14,6 +14,7 @@ import pyarrow as pa
 from warehouse.console import progress_bar
 from warehouse.errors import BadInputError
 from warehouse.lake import Lake
+from warehouse.lineage import run_set_inputs, snapshot
 
 from .fdr import FDR_MODES, bh_monotone, bh_study
 from .kendall import kendall_tau
@@ -67,6 +68,7 @@ def run_searchlight(
         raise BadInputError("unknown FDR mode", expected=f"one of {FDR_MODES}", found=fdr)
     if not 0 < alpha < 1:
         raise BadInputError("alpha must lie between 0 and 1", found=alpha)
+    inputs = snapshot(lake, [("emotion_attributes", f"study={study}"), *run_set_inputs(lake, run_set)])
     profiles = emotion_profiles(lake, run_set)
     attributes = attribute_values(lake, study)
     emotions = shared_emotions(profiles.emotions, attributes.emotions)
@@ -93,6 +95,7 @@ def run_searchlight(
     with lake.transaction(f"searchlight --run-set {run_set} --study {study} --fdr {fdr} --alpha {alpha}") as txn:
         txn.write("searchlight_results", table, {"run_set": run_set, "study": study})
         txn.write("analyses", record, {"analysis": "searchlight", "run_set": run_set, "study": study})
+        txn.write("result_inputs", inputs, {"analysis": "searchlight", "run_set": run_set, "study": study})
 
     significant = {mode: (qv < alpha) for mode, qv in (("monotone", stats.q_monotone), ("study", stats.q_study))}
     per_attribute = {a: int(significant[fdr][:, k].sum()) for k, a in enumerate(attributes.attributes)}

@@ -4,8 +4,9 @@ The run id defaults to a hash of what decides the data (model weights, tokenizer
 definition, compute dtype, chat template, dataset, split, template, position, limit, emotions), so the same command finds the same run again. The run is cut into
 fixed chunks of stimuli (in selection order); each chunk is captured and written as one file per
 layer before the next starts, so memory stays flat and an interrupted run (Ctrl-C, kill -9)
-resumes by writing only the chunks whose files are missing. The `runs` row says 'running' until
-the last chunk is written, then 'complete'; rerunning a complete run does nothing.
+resumes by writing only the chunks the lake does not hold (each chunk is one lake commit). The
+`runs` row says 'running' until the last chunk is written, then 'complete'; rerunning a complete
+run does nothing. A lock per run id makes a second, concurrent `extract` of the run fail at once.
 """
 
 from __future__ import annotations
@@ -129,7 +130,7 @@ def check_run_id(run_id: str) -> str:
 
 
 def read_manifest(lake: Lake, run_id: str) -> dict | None:
-    files = sorted((lake.table_dir("runs") / f"run_id={run_id}").glob("*.parquet"))
+    files = lake.live_paths("runs", f"run_id={run_id}")
     if not files:
         return None
     rows = pa.concat_tables(pq.read_table(p) for p in files).to_pylist()
@@ -187,6 +188,14 @@ def extract_run(lake: Lake, settings: ExtractSettings, loaded: LoadedModel | Non
     settings = settings.resolved(loaded)
     torch.manual_seed(SEED)
     run_id = check_run_id(settings.run_id or default_run_id(settings, loaded))
+    # One extraction per run at a time: a second one (same --run-id) fails at once, naming the first.
+    with lake.run_lock(run_id, command).held(), lake.writing(command):
+        return _extract_locked(lake, settings, loaded, run_id, stimuli, command, on_start, on_progress)
+
+
+def _extract_locked(lake: Lake, settings: ExtractSettings, loaded: LoadedModel, run_id: str, stimuli: Stimuli,
+                    command: str, on_start: Callable[[int, int], None] | None,
+                    on_progress: Callable[[int], None] | None) -> dict:
     chunk_size = settings.chunk_size or max(settings.batch_size, CHUNK_BYTES // (4 * loaded.d_ff))
     manifest = build_manifest(run_id, settings, loaded, stimuli, chunk_size)
     previous = read_manifest(lake, run_id)
@@ -204,10 +213,10 @@ def extract_run(lake: Lake, settings: ExtractSettings, loaded: LoadedModel | Non
     else:
         write_manifest(lake, manifest, command)
 
-    store.remove_stale_temp_files(lake, run_id)
     n = len(stimuli.ids)
     chunks = [(k, range(start, min(start + chunk_size, n))) for k, start in enumerate(range(0, n, chunk_size))]
-    todo = [(k, rows) for k, rows in chunks if not store.chunk_done(lake, run_id, k, loaded.n_layers)]
+    done = store.done_chunks(lake, run_id, loaded.n_layers)
+    todo = [(k, rows) for k, rows in chunks if k not in done]
     done_before = n - sum(len(rows) for _, rows in todo)
     if on_start:
         on_start(n, done_before)
@@ -219,9 +228,11 @@ def extract_run(lake: Lake, settings: ExtractSettings, loaded: LoadedModel | Non
         captured = capture(loaded, encoded, settings.position, settings.batch_size, on_batch=on_progress,
                            padding_side=settings.padding_side)
         row_ids = ids if captured.tokens is None else list(np.repeat(np.array(ids, dtype=object), encoded.lengths()))
-        for layer in range(loaded.n_layers):
-            table = store.activation_table(row_ids, captured.layer(layer), captured.tokens)
-            store.write_activation_file(table, store.chunk_path(lake, run_id, layer, k))
+        with lake.transaction(f"{command} (chunk {k})") as txn:  # one commit per chunk, all its layers
+            for layer in range(loaded.n_layers):
+                table = store.activation_table(row_ids, captured.layer(layer), captured.tokens)
+                txn.write("activations", table, {"run_id": run_id, "layer": layer}, replace=False,
+                          part_name=store.chunk_name(k))
         del captured
     manifest.update(status="complete", finished_at=datetime.now(timezone.utc))
     write_manifest(lake, manifest, command)

@@ -2,9 +2,9 @@
 
 Layout (chosen by measurement, see docs/BENCHMARKS.md): `activations/run_id=R/layer=L/part-CCCCC.parquet`,
 one file per run, layer and chunk of stimuli; one row per stimulus (per token for position 'all')
-holding the layer's d_ff activations as one float32 list, BYTE_STREAM_SPLIT + zstd. A chunk is
-finished when its file exists in every layer: files are written atomically, so a killed
-extraction leaves only whole files, and rerunning writes exactly the missing ones.
+holding the layer's d_ff activations as one float32 list, BYTE_STREAM_SPLIT + zstd. Each chunk's
+files (one per layer) are one lake commit, so a chunk is finished when the lake holds it; a killed
+extraction leaves whole chunks only, and rerunning writes exactly the missing ones.
 The `activations` view (sql/20_extract.sql) unnests the lists into long form.
 """
 
@@ -26,8 +26,12 @@ def layer_dir(lake: Lake, run_id: str, layer: int) -> Path:
     return lake.table_dir("activations") / f"run_id={run_id}" / f"layer={layer}"
 
 
+def chunk_name(chunk: int) -> str:
+    return f"part-{chunk:05d}.parquet"
+
+
 def chunk_path(lake: Lake, run_id: str, layer: int, chunk: int) -> Path:
-    return layer_dir(lake, run_id, layer) / f"part-{chunk:05d}.parquet"
+    return layer_dir(lake, run_id, layer) / chunk_name(chunk)
 
 
 def activation_table(
@@ -49,24 +53,20 @@ def write_activation_file(table: pa.Table, path: Path) -> None:
     write_parquet_atomic(table, path, **TABLES["activations"].write_options)
 
 
-def chunk_done(lake: Lake, run_id: str, chunk: int, n_layers: int) -> bool:
-    return all(chunk_path(lake, run_id, layer, chunk).exists() for layer in range(n_layers))
-
-
-def remove_stale_temp_files(lake: Lake, run_id: str) -> int:
-    """Temporary files left by a killed writer (never visible to queries); returns how many went."""
-    run_dir = lake.table_dir("activations") / f"run_id={run_id}"
-    stale = list(run_dir.glob("layer=*/.*.tmp")) if run_dir.exists() else []
-    for path in stale:
-        path.unlink(missing_ok=True)
-    return len(stale)
+def done_chunks(lake: Lake, run_id: str, n_layers: int) -> set[int]:
+    """Chunks the lake holds in every layer (committed; a killed writer's files do not count)."""
+    names: dict[int, set[str]] = {}
+    for path in lake.live_paths("activations", f"run_id={run_id}"):
+        names.setdefault(int(path.parent.name.split("=", 1)[1]), set()).add(path.name)
+    return {k for k in range(max((len(v) for v in names.values()), default=0) + 1)
+            if all(chunk_name(k) in names.get(layer, ()) for layer in range(n_layers))}
 
 
 def run_layers(lake: Lake, run_id: str) -> list[int]:
-    run_dir = lake.table_dir("activations") / f"run_id={run_id}"
-    if not run_dir.is_dir():
+    layers = {int(p.parent.name.split("=", 1)[1]) for p in lake.live_paths("activations", f"run_id={run_id}")}
+    if not layers:
         raise NotFoundError(f"no activations for run {run_id!r} in {lake.root}")
-    return sorted(int(p.name.split("=", 1)[1]) for p in run_dir.glob("layer=*") if any(p.glob("*.parquet")))
+    return sorted(layers)
 
 
 def read_activation_matrix(lake: Lake, run_id: str, layers: Sequence[int] | None = None) -> tuple[list[str], np.ndarray]:
@@ -84,7 +84,7 @@ def read_activation_matrix(lake: Lake, run_id: str, layers: Sequence[int] | None
     ids: list[str] | None = None
     matrix = None
     for j, layer in enumerate(layers):
-        parts = sorted(layer_dir(lake, run_id, layer).glob("*.parquet"))
+        parts = lake.live_paths("activations", f"run_id={run_id}/layer={layer}")
         table = pa.concat_tables(pq.read_table(p, columns=["stimulus_id", "activation"]) for p in parts)
         column = table.column("activation").combine_chunks()
         values = column.values.to_numpy(zero_copy_only=False)

@@ -2,6 +2,8 @@
 
 Every subcommand prints a short summary (`--json` for one JSON object). Re-loading a source
 replaces its partition (dataset for stimuli, study for the other tables), so loads are idempotent.
+Replacing a partition that another source loaded is refused (exit 2) unless `--replace` is given;
+results computed from the replaced data then show as stale (`stale_results`, `emolake status`).
 """
 
 from __future__ import annotations
@@ -17,6 +19,10 @@ json_flag = click.option("--json", "as_json", is_flag=True, help="Print the summ
 emotions_option = click.option(
     "--emotions", default=None, metavar="LIST|FILE",
     help="Known emotion names: comma-separated, or a file with one a line (default: GoEmotions 27 + neutral).",
+)
+replace_flag = click.option(
+    "--replace", is_flag=True,
+    help="Allow replacing partitions that another source loaded (results computed from them become stale).",
 )
 study_option = click.option("--study", required=True, help="Study id: the partition these rows replace.")
 
@@ -38,10 +44,10 @@ def _report(title: str, summary: dict, as_json: bool) -> None:
     print_summary(title, summary, as_json=as_json)
 
 
-def _write(lake: Lake, pieces: list, command: str) -> dict:
+def _write(lake: Lake, pieces: list, command: str, replace: bool) -> dict:
     from .load import write_pieces
 
-    load_id = write_pieces(_ready(lake), pieces, command)
+    load_id = write_pieces(_ready(lake), pieces, command + (" --replace" if replace else ""), replace=replace)
     tables: dict[str, int] = {}
     for piece in pieces:
         tables[piece.table] = tables.get(piece.table, 0) + piece.rows.num_rows
@@ -78,8 +84,9 @@ def ingest() -> None:
 @click.argument("path", type=click.Path(path_type=Path))
 @click.option("--dataset", default="goemotions", show_default=True, help="Dataset name (the partition replaced).")
 @json_flag
+@replace_flag
 @pass_lake
-def goemotions(lake: Lake, path: Path, dataset: str, as_json: bool) -> None:
+def goemotions(lake: Lake, path: Path, dataset: str, as_json: bool, replace: bool) -> None:
     """GoEmotions original split: a folder with train/dev/test.tsv and labels.txt.
 
     \b
@@ -89,7 +96,7 @@ def goemotions(lake: Lake, path: Path, dataset: str, as_json: bool) -> None:
     from .stimuli import goemotions_pieces
 
     pieces = goemotions_pieces(path, dataset)
-    _report(f"Stimuli from {path}", _stimuli_summary(pieces, _write(lake, pieces, f"ingest goemotions {path}")), as_json)
+    _report(f"Stimuli from {path}", _stimuli_summary(pieces, _write(lake, pieces, f"ingest goemotions {path}", replace)), as_json)
 
 
 @ingest.command()
@@ -109,10 +116,11 @@ def goemotions(lake: Lake, path: Path, dataset: str, as_json: bool) -> None:
               "the file name for a generic table).")
 @emotions_option
 @json_flag
+@replace_flag
 @pass_lake
 def stimuli(lake: Lake, paths: tuple[Path, ...], layout: str, text_col: str, label_cols: tuple[str, ...],
             split_col: str | None, split: str | None, id_col: str | None, dataset: str | None,
-            emotions: str | None, as_json: bool) -> None:
+            emotions: str | None, as_json: bool, replace: bool) -> None:
     """Stimuli from GoEmotions TSV, the one-hot CSV layout, or a generic CSV/Parquet table.
 
     All PATHS load together and replace their dataset: give every file of a dataset in one command.
@@ -136,7 +144,7 @@ def stimuli(lake: Lake, paths: tuple[Path, ...], layout: str, text_col: str, lab
             pieces.append(read_generic(path, text_col=text_col, label_cols=label_cols, split_col=split_col,
                                        split=split, id_col=id_col, dataset=dataset, emotions=emotion_set(emotions)))
     check_unique_ids(pieces)
-    _report("Stimuli", _stimuli_summary(pieces, _write(lake, pieces, "ingest stimuli " + " ".join(map(str, paths)))),
+    _report("Stimuli", _stimuli_summary(pieces, _write(lake, pieces, "ingest stimuli " + " ".join(map(str, paths)), replace)),
             as_json)
 
 
@@ -147,9 +155,10 @@ def stimuli(lake: Lake, paths: tuple[Path, ...], layout: str, text_col: str, lab
 @_scale_options
 @emotions_option
 @json_flag
+@replace_flag
 @pass_lake
 def ratings(lake: Lake, path: Path, study: str, instrument: str, scale_min: float | None, scale_max: float | None,
-            emotions: str | None, as_json: bool) -> None:
+            emotions: str | None, as_json: bool, replace: bool) -> None:
     """Human ratings, long form: rater, emotion, attribute, rating (+ scale_min, scale_max).
 
     Bounds come from the scale_min/scale_max columns, else --scale-min/--scale-max (default 1-9).
@@ -165,7 +174,7 @@ def ratings(lake: Lake, path: Path, study: str, instrument: str, scale_min: floa
     scale = (scale_min if scale_min is not None else DEFAULT_SCALE[0],
              scale_max if scale_max is not None else DEFAULT_SCALE[1])
     piece = read_ratings(path, study=study, emotions=emotion_set(emotions), scale=scale, instrument=instrument)
-    written = _write(lake, [piece], f"ingest ratings {path} --study {study}")
+    written = _write(lake, [piece], f"ingest ratings {path} --study {study}", replace)
     raters = len(set(piece.rows.column("rater").to_pylist()))
     _report(f"Ratings from {path}", {"study": study, "rows": piece.rows.num_rows, "raters": raters,
                                      "emotions": len(set(piece.rows.column("emotion").to_pylist())),
@@ -178,8 +187,9 @@ def ratings(lake: Lake, path: Path, study: str, instrument: str, scale_min: floa
 @study_option
 @emotions_option
 @json_flag
+@replace_flag
 @pass_lake
-def attributes(lake: Lake, path: Path, study: str, emotions: str | None, as_json: bool) -> None:
+def attributes(lake: Lake, path: Path, study: str, emotions: str | None, as_json: bool, replace: bool) -> None:
     """Per-emotion attribute values: long (emotion, attribute, value) or wide (emotion + one column each).
 
     \b
@@ -190,7 +200,7 @@ def attributes(lake: Lake, path: Path, study: str, emotions: str | None, as_json
     from .emotions import emotion_set
 
     piece = read_attributes(path, study=study, emotions=emotion_set(emotions))
-    written = _write(lake, [piece], f"ingest attributes {path} --study {study}")
+    written = _write(lake, [piece], f"ingest attributes {path} --study {study}", replace)
     _report(f"Attributes from {path}", {
         "study": study, "rows": piece.rows.num_rows,
         "emotions": len(set(piece.rows.column("emotion").to_pylist())),
@@ -203,9 +213,10 @@ def attributes(lake: Lake, path: Path, study: str, emotions: str | None, as_json
 @_scale_options
 @emotions_option
 @json_flag
+@replace_flag
 @pass_lake
 def similarity(lake: Lake, path: Path, study: str, scale_min: float | None, scale_max: float | None,
-               emotions: str | None, as_json: bool) -> None:
+               emotions: str | None, as_json: bool, replace: bool) -> None:
     """Pairwise judgments: rater, emotion_a, emotion_b, distance (or similarity with --scale-min/--scale-max).
 
     A similarity s on [min, max] is stored as distance = min + max - s. Pairs are stored with
@@ -224,7 +235,7 @@ def similarity(lake: Lake, path: Path, study: str, scale_min: float | None, scal
             raise click.UsageError("give both --scale-min and --scale-max")
         scale = (scale_min, scale_max)
     piece = read_similarity(path, study=study, emotions=emotion_set(emotions), scale=scale)
-    written = _write(lake, [piece], f"ingest similarity {path} --study {study}")
+    written = _write(lake, [piece], f"ingest similarity {path} --study {study}", replace)
     _report(f"Similarity judgments from {path}", {
         "study": study, "rows": piece.rows.num_rows, "raters": len(set(piece.rows.column("rater").to_pylist())),
         "load_id": written["load_id"]}, as_json)
@@ -233,8 +244,9 @@ def similarity(lake: Lake, path: Path, study: str, scale_min: float | None, scal
 @ingest.command("model-emotion")
 @click.argument("path", type=click.Path(path_type=Path))
 @json_flag
+@replace_flag
 @pass_lake
-def model_emotion(lake: Lake, path: Path, as_json: bool) -> None:
+def model_emotion(lake: Lake, path: Path, as_json: bool, replace: bool) -> None:
     """The study's release (a checkout of model_emotion; .csv or .csv.gz) as study li2024.
 
     Loads affective, physical and raw appraisal ratings (with the study's exclusion rules; excluded
@@ -247,5 +259,6 @@ def model_emotion(lake: Lake, path: Path, as_json: bool) -> None:
     """
     from .release import ingest_release
 
-    summary = ingest_release(_ready(lake), path, command=f"ingest model-emotion {path}")
+    summary = ingest_release(_ready(lake), path, command=f"ingest model-emotion {path}" + (" --replace" if replace else ""),
+                             replace=replace)
     _report(f"Release {path}", summary, as_json)

@@ -54,9 +54,10 @@ def write_piece(txn: LakeTransaction, piece: Piece) -> Path:
     return path
 
 
-def write_pieces(lake: Lake, pieces: Sequence[Piece], command: str) -> str:
-    """Write all `pieces` in one transaction; returns its load id."""
-    with lake.transaction(command) as txn:
+def write_pieces(lake: Lake, pieces: Sequence[Piece], command: str, replace: bool = False) -> str:
+    """Write all `pieces` in one transaction; returns its load id. `replace` allows replacing
+    partitions that another source loaded (else refused, see `LakeTransaction.commit`)."""
+    with lake.transaction(command, replace=replace) as txn:
         for piece in pieces:
             write_piece(txn, piece)
         return txn.load_id

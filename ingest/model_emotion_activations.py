@@ -200,7 +200,7 @@ def load_released_activations(release: Path, target: LakeTransaction | Lake, sum
         run_id = release_run_id(seed)
         for layer in range(N_LAYERS):
             table = activation_table(emotions, values[seed][:, layer * D_FF:(layer + 1) * D_FF])
-            txn.write("activations", table, {"run_id": run_id, "layer": layer}, part_name="part-00000.parquet",
+            txn.write("activations", table, {"run_id": run_id, "layer": layer},
                       source_path=str(folder / f"*-{seed}.csv*"), source_sha256=hashes[seed])
         manifest = _manifest(seed, stimuli_sha, f"li2024 release: {folder}", now)
         txn.write("runs", pa.Table.from_pylist([manifest], schema=TABLES["runs"].schema), {"run_id": run_id},

@@ -388,14 +388,15 @@ def released_masking(release: Path, txn: LakeTransaction, summary: dict) -> None
 RELEASE_PARTS: list[ReleasePart] = [*HUMAN_PARTS, released_activations, released_masking]
 
 
-def ingest_release(lake, release: Path, command: str = "ingest model-emotion") -> dict:
-    """Run every part of `RELEASE_PARTS` in one transaction; returns the summary of counts."""
+def ingest_release(lake, release: Path, command: str = "ingest model-emotion", replace: bool = False) -> dict:
+    """Run every part of `RELEASE_PARTS` in one transaction; returns the summary of counts.
+    `replace` allows replacing partitions that another source loaded."""
     release = Path(release)
     if not release.is_dir():
         raise BadInputError("release checkout not found", file=str(release),
                             expected="a directory in the layout of the model_emotion repository")
     summary: dict = {"release": str(release)}
-    with lake.transaction(command) as txn:
+    with lake.transaction(command, replace=replace) as txn:
         for part in RELEASE_PARTS:
             part(release, txn, summary)
         summary["load_id"] = txn.load_id

@@ -8,7 +8,8 @@ SELECT run_id, run_set, status, source, model, model_class, weights_sha256, toke
        "limit", stimuli_sha256, n_stimuli, n_layers, d_ff, package_versions, code_version, created_at, finished_at
 FROM read_parquet('runs/*/*.parquet', hive_partitioning = true, hive_types = {'run_id': VARCHAR},
                   union_by_name = true)  -- manifests written before a column existed read it as NULL
-WHERE run_id <> '_empty';
+WHERE run_id <> '_empty'
+  AND _lake_path(filename, 3) IN (SELECT path FROM _live_files WHERE table_name = 'runs');
 
 -- activation_vectors: one row per run, stimulus, layer (and token, for position 'all'): the layer's
 -- d_ff activations as a FLOAT[] (unit = list index - 1). The fast way back to wide matrices.
@@ -16,7 +17,8 @@ CREATE OR REPLACE VIEW activation_vectors AS
 SELECT run_id, stimulus_id, layer, token, activation
 FROM read_parquet('activations/*/*/*.parquet', hive_partitioning = true,
                   hive_types = {'run_id': VARCHAR, 'layer': INTEGER})
-WHERE run_id <> '_empty';
+WHERE run_id <> '_empty'
+  AND _lake_path(filename, 4) IN (SELECT path FROM _live_files WHERE table_name = 'activations');
 
 -- activations: one row per run, stimulus, (token,) layer and unit: neuron = layer * d_ff + unit, 0-based.
 CREATE OR REPLACE VIEW activations AS
@@ -31,4 +33,5 @@ FROM (
 CREATE OR REPLACE VIEW release_accuracy AS
 SELECT run_set, run_id, emotion, seed, accuracy, source
 FROM read_parquet('release_accuracy/*/*.parquet', hive_partitioning = true, hive_types = {'run_set': VARCHAR})
-WHERE run_set <> '_empty';
+WHERE run_set <> '_empty'
+  AND _lake_path(filename, 3) IN (SELECT path FROM _live_files WHERE table_name = 'release_accuracy');

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import time
 from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
@@ -18,12 +19,14 @@ import pyarrow as pa
 
 from .errors import BadInputError, ReadOnlyQueryError
 from .lake import Lake, write_bytes_atomic
+from .locks import LOCK_DIR, FileLock
 
 SQL_PACKAGE = "sql"
 READ_ONLY_STATEMENTS = {"SELECT", "EXPLAIN"}
 # Written in the oldest storage format that holds views, so the DuckDB shell from PyPI
 # (`pip install duckdb-cli`, 1.x) and R's duckdb package can open the warehouse too.
 STORAGE_COMPATIBILITY = {"storage_compatibility_version": "v1.0.0"}
+OPEN_TIMEOUT = 60.0  # seconds to wait for another process rebuilding the views
 
 
 def sql_files() -> list[tuple[str, str]]:
@@ -49,33 +52,61 @@ def _fingerprint_path(lake: Lake) -> Path:
     return lake.root / ".views-sha256"
 
 
-def rebuild_views(lake: Lake) -> list[str]:
-    """Drop and recreate every view from `sql/*.sql`; returns the files applied. Tables added to
-    `warehouse.tables` since the lake was created get their zero-row seed file first, so that a
-    lake made by an older emolake still builds every view."""
+def rebuild_views(lake: Lake, only_if_stale: bool = False) -> list[str]:
+    """Drop and recreate every view from `sql/*.sql`; returns the files applied.
+
+    One process at a time (the warehouse lock; with `only_if_stale`, nothing is done if another
+    process rebuilt them meanwhile). DuckDB refuses a read-write open while another process has
+    the file open, so that is retried for a while. Tables added to `warehouse.tables` since the
+    lake was created get their zero-row seed file first, so that an older lake builds every view."""
     lake.require().init()
-    applied = []
-    with duckdb.connect(str(lake.database_path), config=STORAGE_COMPATIBILITY) as con:
-        _configure(con, lake)
-        for name, text in sql_files():
-            try:
-                con.execute(text)
-            except duckdb.Error as exc:
-                raise BadInputError(f"sql/{name} failed to build: {exc}") from exc
-            applied.append(name)
-        con.execute("CHECKPOINT")
-    write_bytes_atomic(views_fingerprint().encode(), _fingerprint_path(lake))
+    applied: list[str] = []
+    with _warehouse_lock(lake).held(timeout=OPEN_TIMEOUT):
+        if only_if_stale and not _views_stale(lake):
+            return applied
+        with _open(lake, read_only=False) as con:
+            _configure(con, lake)
+            for name, text in sql_files():
+                try:
+                    con.execute(text)
+                except duckdb.Error as exc:
+                    raise BadInputError(f"sql/{name} failed to build: {exc}") from exc
+                applied.append(name)
+            con.execute("CHECKPOINT")
+        write_bytes_atomic(views_fingerprint().encode(), _fingerprint_path(lake))
     return applied
+
+
+def _views_stale(lake: Lake) -> bool:
+    stamp = _fingerprint_path(lake)
+    return not lake.database_path.exists() or not stamp.exists() or stamp.read_text() != views_fingerprint()
+
+
+def _warehouse_lock(lake: Lake) -> FileLock:
+    return FileLock(lake.root / LOCK_DIR / "warehouse.lock", f"the warehouse of {lake.root}", "rebuild views")
+
+
+def _open(lake: Lake, read_only: bool) -> duckdb.DuckDBPyConnection:
+    """duckdb.connect, retried while another process holds a conflicting lock on the file."""
+    deadline = time.monotonic() + OPEN_TIMEOUT
+    while True:
+        try:
+            if read_only:
+                return duckdb.connect(str(lake.database_path), read_only=True)
+            return duckdb.connect(str(lake.database_path), config=STORAGE_COMPATIBILITY)
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower() or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 @contextlib.contextmanager
 def connect(lake: Lake, read_only: bool = True) -> Iterator[duckdb.DuckDBPyConnection]:
     """A connection to the warehouse with relative paths resolved in the lake."""
     lake.require()
-    stamp = _fingerprint_path(lake)
-    if not lake.database_path.exists() or not stamp.exists() or stamp.read_text() != views_fingerprint():
-        rebuild_views(lake)
-    con = duckdb.connect(str(lake.database_path), read_only=read_only)
+    if _views_stale(lake):
+        rebuild_views(lake, only_if_stale=True)
+    con = _open(lake, read_only)
     try:
         _configure(con, lake)
         yield con

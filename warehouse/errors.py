@@ -49,3 +49,11 @@ class ReadOnlyQueryError(BadInputError):
 
 class NotFoundError(BadInputError):
     """A table, run, study or path the user named does not exist."""
+
+
+class LockedError(BadInputError):
+    """Another emolake process holds the run or partition this command would write."""
+
+
+class ReplaceRefusedError(BadInputError):
+    """A load would replace a partition that another source loaded, without `--replace`."""

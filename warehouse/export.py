@@ -55,14 +55,17 @@ def source_sql(con, name: str) -> str:
         return f'"{name}"'
     if name in TABLES:
         spec = TABLES[name]
+        depth = len(spec.partition_by) + 2
+        live = f"_lake_path(filename, {depth}) IN (SELECT path FROM _live_files WHERE table_name = '{name}')"
+        columns = ", ".join(f'"{c}"' for c in spec.full_schema().names)
         if not spec.partition_by:
-            return f"read_parquet('{name}/*.parquet')"
+            return f"(SELECT {columns} FROM read_parquet('{name}/*.parquet') WHERE {live})"
         glob = "/".join([name] + ["*"] * len(spec.partition_by) + ["*.parquet"])
         types = ", ".join(f"'{k}': {_duckdb_type(t)}" for k, t in spec.partition_by)
         seed = " AND ".join(f"{k} <> {v if v == '-1' else repr(v)}"
                             for (k, _), v in zip(spec.partition_by, spec.empty_partition_values()))
-        return (f"(SELECT * FROM read_parquet('{glob}', hive_partitioning = true, hive_types = {{{types}}}) "
-                f"WHERE {seed})")
+        return (f"(SELECT {columns} FROM read_parquet('{glob}', hive_partitioning = true, hive_types = {{{types}}}) "
+                f"WHERE {seed} AND {live})")
     raise NotFoundError(f"no table or view named {name!r}", expected=f"one of {sorted(views | set(TABLES))}")
 
 

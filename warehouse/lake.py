@@ -1,11 +1,14 @@
 """Lake paths and atomic, all-or-nothing writes of table partitions.
 
-A `Lake` is a directory of hive-partitioned Parquet tables (see `tables.py`). Writes go through a
-`LakeTransaction`: files are written under `.staging/`, fsynced, and only renamed into place when
-the whole transaction succeeded, with a manifest row per partition in the `loads` table. If
-anything raises before commit, the staging folder is removed and the lake is byte-for-byte as it
-was. A half-written file is never visible to a query: queries glob `*.parquet` and staged files
-live outside every table directory.
+A `Lake` is a directory of hive-partitioned Parquet tables (see `tables.py`) plus a commit log
+(`_commits/`, see `commit_log.py`) saying which of its files are part of it. Writes go through a
+`LakeTransaction`: files are staged under `.staging/`, fsynced, moved to their final (new,
+unique) names, and then ONE commit record is published atomically; the files it replaces are
+deleted after that. Every reader (the views in `sql/`, `Lake.live_files`) sees only files named
+by a published record, so a query sees whole commits only, even after a SIGKILL at any point.
+If anything raises before the record is published, the lake is byte-for-byte as it was; what a
+killed writer leaves is invisible and deleted by the next writer (`Lake.clean_up`, under the
+lake lock). Concurrent writers: see `locks.py`. docs/RELIABILITY.md has the protocol and tests.
 """
 
 from __future__ import annotations
@@ -23,7 +26,9 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .errors import EmolakeError, NotFoundError
+from . import commit_log
+from .errors import EmolakeError, LockedError, NotFoundError, ReplaceRefusedError
+from .locks import LOCK_DIR, FileLock, lock_file_name
 from .tables import TABLES, TableSpec
 from .version import code_version
 
@@ -31,6 +36,10 @@ DEFAULT_LAKE = "lake"
 LAKE_ENV = "EMOLAKE_LAKE"
 PARQUET_OPTIONS = {"compression": "zstd", "compression_level": 3}
 MARKER = ".emolake"
+FORMAT = 2  # 2: the commit log (`_commits/`) says which files are part of the lake
+LOCK_TIMEOUT = 60.0  # seconds a writer waits for a partition another writer is committing
+VALIDATION_DIR = "validation"  # JSON side files of loads (ingest/validation.py)
+JSON_TABLE = "_json"  # commit-record table name of JSON side files
 
 
 def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
@@ -112,11 +121,16 @@ class Lake:
             raise NotFoundError(
                 f"{self.root} is not an emolake lake (run `emolake --lake {self.root} init` first)"
             )
+        if self._format() < FORMAT:
+            self._upgrade()
+        if any(not self.seed_path(spec).exists() for spec in TABLES.values()):
+            self.init()  # a table added since the lake was created: its seed file lets its view resolve
         return self
 
     def init(self) -> bool:
         """Create the lake (idempotent). Returns True if anything was created."""
         created = not self.exists
+        upgrade = self.exists and self._format() < FORMAT
         self.root.mkdir(parents=True, exist_ok=True)
         for spec in TABLES.values():
             seed = self.seed_path(spec)
@@ -124,9 +138,54 @@ class Lake:
                 created = True
                 empty = spec.schema.empty_table()
                 write_parquet_atomic(empty, seed, **spec.write_options)
+        commit_log.seed(self.root)
+        self._lake_lock().path.parent.mkdir(exist_ok=True)
+        self._lake_lock().path.touch(exist_ok=True)
+        if upgrade:
+            self._upgrade()
         if not (self.root / MARKER).exists():
-            write_bytes_atomic(json.dumps({"format": 1, "created_by": code_version()}).encode(), self.root / MARKER)
+            self._write_marker()
         return created
+
+    def _format(self) -> int:
+        try:
+            return int(json.loads((self.root / MARKER).read_text()).get("format", 1))
+        except (OSError, ValueError, AttributeError):
+            return 1
+
+    def _write_marker(self) -> None:
+        write_bytes_atomic(json.dumps({"format": FORMAT, "created_by": code_version()}).encode(), self.root / MARKER)
+
+    def _upgrade(self) -> None:
+        """A lake written before the commit log: one first record adopting every data file in it."""
+        lock = self._lake_lock()
+        lock.require(timeout=LOCK_TIMEOUT)
+        try:
+            if self._format() >= FORMAT:
+                return
+            commit_log.seed(self.root)
+            load_id = new_load_id()
+            rows = [commit_log.entry(load_id, "adopt files written before the commit log", "add", table, part,
+                                     commit_log.relpath(self.root, path))
+                    for path, table, part in self._data_files() if not path.name.startswith(".")]
+            commit_log.publish(self.root, load_id, rows)
+            self._write_marker()
+        finally:
+            lock.release()
+
+    def _data_files(self) -> Iterator[tuple[Path, str, str]]:
+        """(path, table, partition) of every file under the table folders and `validation/` (seeds excluded)."""
+        for name, spec in TABLES.items():
+            base = self.root / name
+            seed = self.seed_path(spec)
+            for path in sorted(base.rglob("*")) if base.is_dir() else []:
+                if path.is_file() and path != seed and (path.suffix == ".parquet" or path.name.endswith(".tmp")):
+                    rel = path.parent.relative_to(base).as_posix()
+                    yield path, name, "" if rel == "." else rel
+        validation = self.root / VALIDATION_DIR
+        for path in sorted(validation.rglob("*")) if validation.is_dir() else []:
+            if path.is_file():
+                yield path, JSON_TABLE, ""
 
     def seed_path(self, spec: TableSpec) -> Path:
         folder = self.root / spec.name
@@ -134,41 +193,151 @@ class Lake:
             folder = folder / f"{key}={value}"
         return folder / "part-seed.parquet"
 
+    def live_files(self, name: str | None = None, partition: str | None = None) -> list[commit_log.LiveFile]:
+        """The committed files of table `name` (all tables if None), of one partition (a prefix
+        such as 'run_id=r1' matches its sub-partitions), sorted by path."""
+        files = commit_log.live_files(self.root).values()
+        if name is not None:
+            files = [f for f in files if f.table_name == name]
+        if partition is not None:
+            files = [f for f in files if f.partition == partition or f.partition.startswith(partition + "/")]
+        return sorted(files, key=lambda f: f.path)
+
+    def live_paths(self, name: str, partition: str | None = None) -> list[Path]:
+        return [self.root / f.path for f in self.live_files(name, partition)]
+
     def partitions(self, name: str) -> list[dict[str, str]]:
-        """Partition values that hold data files (the seed partition excluded)."""
+        """Partition values that hold committed data files (the seed partition excluded)."""
         spec = TABLES[name]
-        base = self.table_dir(name)
+        self.table_dir(name)
         if not spec.partition_by:
             return [{}]
-        found = []
-        for leaf in sorted(base.glob("/".join(["*"] * len(spec.partition_by)))):
-            values = dict(part.split("=", 1) for part in leaf.relative_to(base).parts)
-            if list(values.values()) != spec.empty_partition_values():
-                found.append(values)
-        return found
+        leaves = sorted({f.partition for f in self.live_files(name)})
+        return [dict(part.split("=", 1) for part in leaf.split("/")) for leaf in leaves]
+
+    # --- writers: the lake lock, clean-up of killed writers, run locks
+
+    def _lake_lock(self, command: str = "") -> FileLock:
+        return FileLock(self.root / LOCK_DIR / "lake.lock", f"the lake {self.root}", command)
 
     @contextlib.contextmanager
-    def transaction(self, command: str = "") -> Iterator["LakeTransaction"]:
-        """All-or-nothing writes: everything staged is published on success, discarded on error."""
-        self.require()
-        txn = LakeTransaction(self, command)
+    def writing(self, command: str = "") -> Iterator[None]:
+        """Hold the lake lock shared while this process may leave uncommitted files in the lake.
+
+        The first writer of a process cleans up after killed writers when it can have the lock
+        exclusively (no other writer running); re-entrant within a process.
+        """
+        held = _WRITERS.get(self.root)
+        if held is not None:
+            held[1] += 1
+        else:
+            lock = self._lake_lock(command)
+            if lock.acquire(timeout=0, record=False):
+                try:
+                    self.clean_up()
+                except BaseException:
+                    lock.release()
+                    raise
+                lock.downgrade()
+            elif not lock.acquire(shared=True, timeout=LOCK_TIMEOUT, record=False):
+                raise LockedError(f"the lake {self.root} is being cleaned up by another command for over "
+                                  f"{LOCK_TIMEOUT:g} s; rerun when it has finished")
+            held = _WRITERS[self.root] = [lock, 1]
         try:
-            yield txn
-            txn.commit()
+            yield
         finally:
-            txn.discard()
+            held[1] -= 1
+            if held[1] == 0:
+                del _WRITERS[self.root]
+                held[0].release()
+                if len(commit_log.record_files(self.root)) > commit_log.CHECKPOINT_AFTER:
+                    self._clean_up_if_alone()  # e.g. after an extraction's commit per chunk
+
+    def _clean_up_if_alone(self) -> None:
+        lock = self._lake_lock()
+        if lock.acquire(timeout=0, record=False):
+            try:
+                self.clean_up()
+            finally:
+                lock.release()
+
+    def clean_up(self) -> dict[str, int]:
+        """Delete what killed writers left: staging folders, temporary files, data files no commit
+        names (or that a commit removed). Call only with the lake lock held exclusively."""
+        removed = {"staging": 0, "files": 0, "records": 0}
+        staging = self.root / ".staging"
+        if staging.exists():
+            removed["staging"] = sum(1 for _ in staging.iterdir())
+            shutil.rmtree(staging, ignore_errors=True)
+        st = commit_log.state(self.root)
+        for path, _, _ in self._data_files():
+            if commit_log.relpath(self.root, path) not in st.live:
+                path.unlink(missing_ok=True)
+                removed["files"] += 1
+        for tmp in commit_log.commit_dir(self.root).glob(".*.tmp"):
+            tmp.unlink(missing_ok=True)
+            removed["files"] += 1
+        if removed["files"]:
+            _remove_empty_dirs(self)
+        if st.n_records > commit_log.CHECKPOINT_AFTER:
+            removed["records"] = commit_log.checkpoint(self.root, new_load_id())
+        return removed
+
+    def run_lock(self, run_id: str, command: str = "") -> FileLock:
+        """The lock an extraction holds for its whole run (`held()` fails at once if taken)."""
+        return FileLock(self.root / LOCK_DIR / lock_file_name("run", run_id), f"run {run_id!r}", command)
+
+    @contextlib.contextmanager
+    def transaction(self, command: str = "", *, replace: bool = False) -> Iterator["LakeTransaction"]:
+        """All-or-nothing writes: everything staged is published on success, discarded on error.
+
+        `replace` allows replacing partitions that another source loaded (`--replace`).
+        """
+        self.require()
+        with self.writing(command):
+            txn = LakeTransaction(self, command, allow_replace=replace)
+            try:
+                yield txn
+                txn.commit()
+            finally:
+                txn.discard()
+
+
+_WRITERS: dict[Path, list] = {}  # lake root -> [lake lock held shared, nesting depth] in this process
+
+
+def _remove_empty_dirs(lake: Lake) -> None:
+    """Partition folders left empty by the clean-up (seed folders keep their seed file)."""
+    for name in TABLES:
+        base = lake.root / name
+        for folder in sorted((p for p in base.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)):
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+
+
+def new_load_id() -> str:
+    """'20260101T120000-1a2b3c4d': sorts by start time, unique by its random part."""
+    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
 
 
 class LakeTransaction:
-    """Stages partition files and JSON side files; `commit` renames them into the lake."""
+    """Stages partition files and JSON side files; `commit` publishes them with one commit record.
 
-    def __init__(self, lake: Lake, command: str) -> None:
+    The commit (see `commit_log`): lock the partitions written, refuse to replace another
+    source's partition unless allowed, move the staged files to their final names, publish the
+    record, then delete the files it replaced. Fault points (`EMOLAKE_FAULT_AT`): 'commit:moved:<i>'
+    after the i-th file is in place, 'commit:record-written' (record under its temporary name),
+    'commit:published', 'commit:deleted:<i>' after the i-th replaced file is gone.
+    """
+
+    def __init__(self, lake: Lake, command: str, allow_replace: bool = False) -> None:
         self.lake = lake
         self.command = command
-        self.load_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
+        self.allow_replace = allow_replace
+        self.load_id = new_load_id()
         self.staging = lake.root / ".staging" / self.load_id
-        self._replace: list[Path] = []  # partition folders whose old files go on commit
-        self._files: list[tuple[Path, Path]] = []  # (staged, final)
+        self._replace: set[tuple[str, str]] = set()  # (table, partition) whose old files go on commit
+        self._files: list[tuple[Path, Path, dict]] = []  # (staged, final, commit-record entry)
         self._loads: list[dict] = []
 
     def write(
@@ -186,7 +355,8 @@ class LakeTransaction:
 
         `table` must carry the table's file columns (extra or missing columns are an error; the
         columns are cast to the declared types). With `replace`, the partition's existing files
-        are removed when the transaction commits (re-loading a source replaces it).
+        are removed when the transaction commits (re-loading a source replaces it). `part_name`
+        fixes the file name (extraction chunks); a path the lake ever held cannot be written again.
         """
         spec = TABLES[name]
         partition = dict(partition or {})
@@ -197,9 +367,11 @@ class LakeTransaction:
         staged = self.staging / name / rel / final.name
         staged.parent.mkdir(parents=True, exist_ok=True)
         pq.write_table(table, staged, **{**PARQUET_OPTIONS, **spec.write_options})
-        if replace and final_dir not in self._replace:
-            self._replace.append(final_dir)
-        self._files.append((staged, final))
+        if replace:
+            self._replace.add((name, rel))
+        self._files.append((staged, final, commit_log.entry(
+            self.load_id, self.command, "add", name, rel, commit_log.relpath(self.lake.root, final),
+            source_path, source_sha256, table.num_rows)))
         self._loads.append({
             "load_id": self.load_id, "table_name": name, "partition": rel,
             "source_path": source_path, "source_sha256": source_sha256, "rows": table.num_rows,
@@ -213,33 +385,86 @@ class LakeTransaction:
         staged = self.staging / "_json" / relpath
         staged.parent.mkdir(parents=True, exist_ok=True)
         staged.write_text(json.dumps(obj, indent=2, default=str, sort_keys=True))
-        self._files.append((staged, final))
+        self._files.append((staged, final, commit_log.entry(
+            self.load_id, self.command, "add", JSON_TABLE, "", commit_log.relpath(self.lake.root, final))))
         return final
 
     def commit(self) -> None:
-        for _, final in self._files:  # check before touching anything
-            if final.exists() and final.parent not in self._replace and final.suffix == ".parquet":
-                raise EmolakeError(f"refusing to overwrite {final}")
-        for staged, _ in self._files:
+        if not self._files:
+            return
+        for staged, _, _ in self._files:
             with open(staged, "rb+") as handle:
                 os.fsync(handle.fileno())
-        if self._loads:
-            loads = pa.Table.from_pylist(self._loads, schema=TABLES["loads"].schema)
-            staged = self.staging / "loads" / f"part-{self.load_id}.parquet"
-            staged.parent.mkdir(parents=True, exist_ok=True)
-            pq.write_table(loads, staged, **PARQUET_OPTIONS)
-            self._files.append((staged, self.lake.table_dir("loads") / staged.name))
-        new_names = {final for _, final in self._files}
-        replaced = [old for folder in self._replace for old in folder.glob("*.parquet") if old not in new_names]
-        # New files first, then the old ones go: a crash in between leaves extra rows, never lost ones.
-        for staged, final in self._files:
-            final.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(staged, final)
-        for old in replaced:
-            old.unlink()
-        for folder in {final.parent for _, final in self._files}:
-            _fsync_dir(folder)
+        loads = pa.Table.from_pylist(self._loads, schema=TABLES["loads"].schema)
+        staged = self.staging / "loads" / f"part-{self.load_id}.parquet"
+        staged.parent.mkdir(parents=True, exist_ok=True)
+        pq.write_table(loads, staged, **PARQUET_OPTIONS)
+        final = self.lake.table_dir("loads") / staged.name
+        self._files.append((staged, final, commit_log.entry(
+            self.load_id, self.command, "add", "loads", "", commit_log.relpath(self.lake.root, final),
+            rows=loads.num_rows)))
+        written = sorted({(e["table_name"], e["partition"]) for _, _, e in self._files
+                          if e["table_name"] not in (JSON_TABLE, "loads")})  # those two only get new, unique files
+        locks = [FileLock(self.lake.root / LOCK_DIR / lock_file_name("partition", f"{t}/{p}"),
+                          f"partition {t}/{p}", self.command) for t, p in written]
+        taken: list[FileLock] = []
+        moved: list[Path] = []
+        try:
+            for lock in locks:  # sorted: two transactions never wait for each other in a circle
+                taken.append(lock.require(timeout=LOCK_TIMEOUT))
+            log = commit_log.state(self.lake.root)
+            self._check_sources(log)
+            for _, final, e in self._files:
+                if e["path"] in log.named:  # a removal is final only if no path comes back
+                    raise EmolakeError(f"refusing to overwrite {final}: the lake already holds this path")
+            gone = [f for f in log.live.values() if (f.table_name, f.partition) in self._replace]
+            for i, (staged, final, _) in enumerate(self._files):
+                final.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(staged, final)
+                moved.append(final)
+                commit_log.fault_point(f"commit:moved:{i}")
+            for folder in {final.parent for _, final, _ in self._files}:
+                _fsync_dir(folder)
+            now = datetime.now(timezone.utc)
+            rows = [{**e, "committed_at": now} for _, _, e in self._files]
+            rows += [commit_log.entry(self.load_id, self.command, "remove", f.table_name, f.partition, f.path,
+                                      committed_at=now) for f in gone]
+            commit_log.publish(self.lake.root, self.load_id, rows)
+            moved.clear()  # published: the files belong to the lake now
+            for i, f in enumerate(gone):  # already logically removed: a failure here loses nothing
+                with contextlib.suppress(OSError):
+                    (self.lake.root / f.path).unlink()
+                commit_log.fault_point(f"commit:deleted:{i}")
+        finally:
+            for path in moved:  # not published (an error above): the files go again
+                with contextlib.suppress(OSError):
+                    path.unlink()
+            for lock in taken:
+                lock.release()
         self._files.clear()
+
+    def _check_sources(self, log: commit_log.LogState) -> None:
+        """Refuse to replace a partition that another source loaded, unless `allow_replace`."""
+        if self.allow_replace:
+            return
+        new: dict[tuple[str, str], set[str]] = {}
+        for _, _, e in self._files:
+            if (e["table_name"], e["partition"]) in self._replace:
+                new.setdefault((e["table_name"], e["partition"]), set()).add(e["source_sha256"] or e["source_path"])
+        old: dict[tuple[str, str], list[commit_log.LiveFile]] = {}
+        for f in log.live.values():
+            if (f.table_name, f.partition) in new:
+                old.setdefault((f.table_name, f.partition), []).append(f)
+        for key, files in sorted(old.items()):
+            before = {f.source for f in files}
+            if None in before or None in new[key] or before == new[key]:
+                continue  # derived data (no source), or the same source again: an idempotent reload
+            earlier = sorted(files, key=lambda f: f.path)[0]
+            table, part = key
+            raise ReplaceRefusedError(
+                f"partition {table}/{part} was loaded from another source ({earlier.source_path or earlier.source}, "
+                f"load {earlier.load_id}); give --replace to replace it (results computed from it will show as "
+                "stale in `emolake status`)")
 
     def discard(self) -> None:
         shutil.rmtree(self.staging, ignore_errors=True)

@@ -338,3 +338,14 @@ register(_spec(
     },
     "Per study and pair of run sets: paired bootstrap over the shared emotions of tau(human, A) - tau(human, B).",
 ))
+
+# --- Lineage (docs/RELIABILITY.md): what each stored result was computed from. `stale_results`
+# (sql/34_result_inputs.sql) compares these versions with the lake's current ones.
+register(_spec(
+    "result_inputs", {"analysis": pa.string(), "run_set": pa.string(), "study": pa.string()}, {
+        "input_table": pa.string(), "input_partition": pa.string(),  # a partition or a prefix ('run_id=r1')
+        "input_version": pa.string(),  # sorted distinct sources (sha256, else path, else load id) of its files
+        "recorded_at": pa.timestamp("us", tz="UTC"),
+    },
+    "One row per stored analysis result (analysis, run set, study) and input partition it read, with that input's version.",
+))
