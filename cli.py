@@ -13,6 +13,7 @@ import click
 
 from warehouse.errors import EmolakeError
 from warehouse.lake import DEFAULT_LAKE, LAKE_ENV, Lake
+from warehouse.names import guard_name_options
 
 EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -131,6 +132,7 @@ cli.add_command(ablate)
 cli.add_command(ablation_stats)
 from analysis.demo import demo  # noqa: E402
 cli.add_command(demo)
+guard_name_options(cli)  # every flag whose value becomes a partition or file name: one check, naming the flag
 
 
 def main() -> None:

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from warehouse.errors import BadInputError
+from warehouse.names import check_name
 
 from .emotions import DEFAULT_EMOTIONS, normalise_emotion
 from .load import Piece, arrow_rows
@@ -211,7 +212,8 @@ def read_generic(
     else:
         ids = pd.Series([f"{s}-{r}" for s, r in zip(splits, table.frame.index)], index=table.frame.index)
     long = _long(table, text, per_row, ids, splits)
-    dataset = dataset or _split_name(Path(path))
+    if dataset is None:
+        dataset = check_name(_split_name(Path(path)), "dataset (the file name; give --dataset)", file=table.name)
     return _piece(long, table, dataset, tuple(emotions), _split_name(Path(path)),
                   ["labels are known emotion names", "every row has a label", "text not empty"])
 

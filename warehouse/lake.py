@@ -24,6 +24,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .errors import EmolakeError, NotFoundError
+from .names import check_name, check_partition_value, inside_lake
 from .tables import TABLES, TableSpec
 from .version import code_version
 
@@ -78,11 +79,14 @@ def write_bytes_atomic(data: bytes, path: Path) -> None:
 
 
 def partition_path(spec: TableSpec, values: Mapping[str, object]) -> str:
-    """'dataset=goemotions' style relative folder for one partition of `spec`."""
+    """'dataset=goemotions' style relative folder for one partition of `spec`.
+
+    Every value must be a valid name (`warehouse.names`): no '/', '..', '=', NUL, seed value, ...
+    """
     missing = [k for k in spec.partition_names if k not in values]
     if missing:
         raise EmolakeError(f"table {spec.name}: partition keys {missing} missing")
-    return "/".join(f"{k}={values[k]}" for k in spec.partition_names)
+    return "/".join(f"{k}={check_partition_value(k, values[k], pa.types.is_integer(t))}" for k, t in spec.partition_by)
 
 
 class Lake:
@@ -195,6 +199,7 @@ class LakeTransaction:
         final_dir = self.lake.table_dir(name) / rel if rel else self.lake.table_dir(name)
         final = final_dir / (part_name or f"part-{self.load_id}-{len(self._files):05d}.parquet")
         staged = self.staging / name / rel / final.name
+        self._confine(final, staged)
         staged.parent.mkdir(parents=True, exist_ok=True)
         pq.write_table(table, staged, **{**PARQUET_OPTIONS, **spec.write_options})
         if replace and final_dir not in self._replace:
@@ -209,12 +214,21 @@ class LakeTransaction:
 
     def write_json(self, relpath: str, obj: object) -> Path:
         """Stage a JSON side file (validation results, run manifests) at `relpath` in the lake."""
+        for part in Path(relpath).parts:
+            check_name(part.removesuffix(".json") if part.endswith(".json") else part.split("=", 1)[-1], "file name")
         final = self.lake.root / relpath
         staged = self.staging / "_json" / relpath
+        self._confine(final, staged)
         staged.parent.mkdir(parents=True, exist_ok=True)
         staged.write_text(json.dumps(obj, indent=2, default=str, sort_keys=True))
         self._files.append((staged, final))
         return final
+
+    def _confine(self, *paths: Path) -> None:
+        """Every path this transaction writes (or whose folder it replaces) resolves inside the lake."""
+        for path in paths:
+            inside_lake(self.lake.root, path)
+            inside_lake(self.lake.root, path.parent)
 
     def commit(self) -> None:
         for _, final in self._files:  # check before touching anything
