@@ -7,11 +7,12 @@ errors are named exceptions (`warehouse.errors`) mapped here to exit codes: 0 ok
 
 from __future__ import annotations
 
+import errno
 import sys
 
 import click
 
-from warehouse.errors import EmolakeError
+from warehouse.errors import DiskFullError, EmolakeError
 from warehouse.lake import DEFAULT_LAKE, LAKE_ENV, Lake
 from warehouse.names import guard_name_options
 
@@ -27,6 +28,12 @@ class EmolakeGroup(click.Group):
         except EmolakeError as exc:
             click.echo(f"Error: {exc}", err=True)
             ctx.exit(exc.exit_code)
+        except OSError as exc:  # a full disk anywhere else: one line naming the path, not a traceback
+            if exc.errno != errno.ENOSPC:
+                raise
+            where = exc.filename or (ctx.obj.root if isinstance(ctx.obj, Lake) else "the output")
+            click.echo(f"Error: {DiskFullError(where)}", err=True)
+            ctx.exit(EXIT_INTERNAL)
         except KeyboardInterrupt:
             click.echo("Interrupted: finished work is kept; run the same command again to resume.", err=True)
             ctx.exit(130)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
+from collections.abc import Iterator
+
 QUOTE_LIMIT = 200  # characters of a bad value shown in a message
 
 
@@ -55,6 +59,22 @@ class BadInputError(EmolakeError):
 
 class DiskFullError(EmolakeError):
     """The disk holding a path ran out of space (ENOSPC); exit 1, the lake as it was."""
+
+    def __init__(self, path: object) -> None:
+        self.path = path
+        super().__init__(f"no space left on the device while writing {path}; free some space and run the "
+                         "command again (nothing was changed)")
+
+
+@contextlib.contextmanager
+def writing(path: object) -> Iterator[None]:
+    """Turn a full disk (OSError ENOSPC, also pyarrow's, which carries no file name) into DiskFullError(path)."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno == errno.ENOSPC or "[errno 28]" in str(exc).lower():
+            raise DiskFullError(getattr(exc, "filename", None) or path) from exc
+        raise
 
 
 class ReadOnlyQueryError(BadInputError):

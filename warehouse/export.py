@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 
 from .console import progress_bar
 from .database import check_read_only, run_error, sandboxed_connect
-from .errors import BadInputError, NotFoundError
+from .errors import BadInputError, NotFoundError, writing
 from .lake import PARQUET_OPTIONS, Lake
 from .tables import TABLES
 
@@ -102,7 +102,7 @@ def export(lake: Lake, name: str, fmt: str, out: str | os.PathLike, where: str |
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = out.with_name(f".{out.name}.{uuid.uuid4().hex}.tmp")
         try:
-            with progress_bar("rows") as bar:
+            with writing(out), progress_bar("rows") as bar:
                 task = bar.add_task(f"export {name}", total=total)
                 with _writer(fmt, tmp, schema) as write:
                     for batch in reader:

@@ -23,7 +23,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .errors import EmolakeError, NotFoundError
+from .errors import EmolakeError, NotFoundError, writing
 from .names import check_name, check_partition_value, inside_lake
 from .tables import TABLES, TableSpec
 from .version import code_version
@@ -201,7 +201,8 @@ class LakeTransaction:
         staged = self.staging / name / rel / final.name
         self._confine(final, staged)
         staged.parent.mkdir(parents=True, exist_ok=True)
-        pq.write_table(table, staged, **{**PARQUET_OPTIONS, **spec.write_options})
+        with writing(final):
+            pq.write_table(table, staged, **{**PARQUET_OPTIONS, **spec.write_options})
         if replace and final_dir not in self._replace:
             self._replace.append(final_dir)
         self._files.append((staged, final))
@@ -220,7 +221,8 @@ class LakeTransaction:
         staged = self.staging / "_json" / relpath
         self._confine(final, staged)
         staged.parent.mkdir(parents=True, exist_ok=True)
-        staged.write_text(json.dumps(obj, indent=2, default=str, sort_keys=True))
+        with writing(final):
+            staged.write_text(json.dumps(obj, indent=2, default=str, sort_keys=True))
         self._files.append((staged, final))
         return final
 
