@@ -513,3 +513,4 @@ def test_bad_input_figures_for_reliability_md() -> None:
         "query and export attacks": len(sandbox.ATTACKS) + len(sandbox.WHERE_ATTACKS),
     }
     assert counts == {"ingest bad files": 74, "name flags x bad names": 252, "query and export attacks": 46}
+    assert sum(counts.values()) == 372
