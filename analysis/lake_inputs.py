@@ -74,9 +74,8 @@ def require_complete_runs(lake: Lake, run_set: str, allow_incomplete: bool = Fal
 
     An interrupted `extract` leaves status 'running' and only some chunks: analysing it would silently
     use a subset of the stimuli. `allow_incomplete` (the CLI's --allow-incomplete) lets it through
-    with a warning on stderr.
+    with a warning on stderr. A run set without runs passes (each analysis says what it misses).
     """
-    run_ids = run_set_runs(lake, run_set)
     rows = fetch(lake, "SELECT run_id, status FROM runs WHERE run_set = ? ORDER BY run_id", [run_set]).to_pylist()
     incomplete = [(r["run_id"], r["status"]) for r in rows if r["status"] != "complete"]
     if incomplete and not allow_incomplete:
@@ -90,7 +89,7 @@ def require_complete_runs(lake: Lake, run_set: str, allow_incomplete: bool = Fal
 
         err.print(f"[yellow]warning:[/yellow] analysing {len(incomplete)} incomplete run(s) of {run_set!r} "
                   f"(--allow-incomplete): {', '.join(r for r, _ in incomplete[:5])}")
-    return run_ids
+    return [r["run_id"] for r in rows]
 
 
 def emotion_profiles(lake: Lake, run_set: str) -> Profiles:

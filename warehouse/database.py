@@ -17,6 +17,8 @@ import contextlib
 import hashlib
 import os
 import re
+import shutil
+import tempfile
 from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
@@ -137,8 +139,9 @@ def sandboxed_connect(lake: Lake) -> Iterator[duckdb.DuckDBPyConnection]:
     # checks `allowed_directories` against the path as written: only with the lake as the working
     # directory do the relative table folders allowed below mean the lake's own.
     cwd = os.getcwd()
+    spill = tempfile.mkdtemp(prefix="emolake-query-")  # DuckDB's default '.tmp' would land in the lake
     os.chdir(lake.root)
-    con = duckdb.connect(":memory:", config=NO_EXTENSIONS)
+    con = duckdb.connect(":memory:", config={**NO_EXTENSIONS, "temp_directory": spill})
     try:
         con.execute("ATTACH ? AS warehouse (READ_ONLY)", [str(lake.database_path)])
         con.execute("USE warehouse")
@@ -150,6 +153,7 @@ def sandboxed_connect(lake: Lake) -> Iterator[duckdb.DuckDBPyConnection]:
     finally:
         con.close()
         os.chdir(cwd)
+        shutil.rmtree(spill, ignore_errors=True)
 
 
 def check_read_only(sql: str) -> None:

@@ -215,8 +215,9 @@ class LakeTransaction:
 
     def write_json(self, relpath: str, obj: object) -> Path:
         """Stage a JSON side file (validation results, run manifests) at `relpath` in the lake."""
-        for part in Path(relpath).parts:
-            check_name(part.removesuffix(".json") if part.endswith(".json") else part.split("=", 1)[-1], "file name")
+        for part in Path(relpath).parts:  # 'validation', 'study=s', '<load_id>-part.json': names only
+            for piece in part.removesuffix(".json").split("=", 1):
+                check_name(piece, "file name")
         final = self.lake.root / relpath
         staged = self.staging / "_json" / relpath
         self._confine(final, staged)
@@ -226,9 +227,10 @@ class LakeTransaction:
         self._files.append((staged, final))
         return final
 
-    def _confine(self, *paths: Path) -> None:
-        """Every path this transaction writes (or whose folder it replaces) resolves inside the lake."""
-        for path in paths:
+    def _confine(self, final: Path, staged: Path) -> None:
+        """A file this transaction writes has a valid name, and it and its folder resolve inside the lake."""
+        check_name(final.name, "file name")
+        for path in (final, staged):
             inside_lake(self.lake.root, path)
             inside_lake(self.lake.root, path.parent)
 
