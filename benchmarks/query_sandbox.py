@@ -3,8 +3,9 @@
 Builds a throwaway lake whose `activations` table holds `--files` small Parquet files (the symlink
 scan walks every table folder, so its cost grows with the number of files), then times the same
 queries through `warehouse.database.query` (sandboxed: fresh in-memory instance, warehouse attached
-read-only, settings locked, symlink scan) and through the library's plain `connect` (what `query`
-used before), each `--repeat` times, in one process. Prints medians and the ratio.
+read-only, settings locked, symlink scan) and the way `query` ran them before the sandbox (the
+statement check, then the library's plain `connect`), each `--repeat` times, in one process.
+Prints medians and the ratio.
 
     python benchmarks/query_sandbox.py --files 2000 --repeat 20
 """
@@ -23,7 +24,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from extract.store import activation_table, chunk_path, write_activation_file  # noqa: E402
-from warehouse.database import connect, query, rebuild_views, symlinks_leading_out  # noqa: E402
+from warehouse.database import (  # noqa: E402
+    check_read_only, connect, query, rebuild_views, symlinks_leading_out,
+)
 from warehouse.lake import Lake  # noqa: E402
 
 QUERIES = {
@@ -55,6 +58,8 @@ def median_seconds(fn, repeat: int) -> float:
 
 
 def plain(lake: Lake, sql: str) -> None:
+    """`query` before the sandbox: the statement check, then a plain read-only connection."""
+    check_read_only(sql)
     with connect(lake) as con:
         con.sql(sql).to_arrow_table()
 
@@ -69,7 +74,7 @@ def main() -> None:
         print(f"lake with {args.files:,} activation files; median of {args.repeat} runs each")
         scan = median_seconds(lambda: symlinks_leading_out(lake), args.repeat)
         print(f"  symlink scan alone: {scan * 1000:.1f} ms")
-        print("| query | plain connect | sandboxed | ratio |")
+        print("| query | before (check + plain connect) | sandboxed | ratio |")
         print("| --- | ---: | ---: | ---: |")
         for name, sql in QUERIES.items():
             base = median_seconds(lambda: plain(lake, sql), args.repeat)

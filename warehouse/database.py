@@ -14,6 +14,7 @@ inside EXPLAIN / EXPLAIN ANALYZE (`check_read_only`).
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import os
 import re
@@ -105,18 +106,26 @@ def readable_directories(lake: Lake) -> list[str]:
 
 
 def symlinks_leading_out(lake: Lake) -> list[Path]:
-    """Links inside the table folders that resolve outside the lake (DuckDB does not follow them for us)."""
+    """Links inside the table folders that resolve outside the lake (DuckDB does not follow them for us).
+
+    One `scandir` walk; an entry's link flag comes with the directory listing, so only links are stat'ed.
+    """
     root = Path(os.path.realpath(lake.root))
-    found = []
-    for name in TABLES:
-        for folder, dirs, files in os.walk(lake.root / name):
-            for entry in dirs + files:
-                path = Path(folder) / entry
-                if path.is_symlink():
-                    real = Path(os.path.realpath(path))
-                    if root not in real.parents:
-                        found.append(path)
-    return found
+    found: list[Path] = []
+    folders = [str(lake.root / name) for name in TABLES]
+    while folders:
+        try:
+            entries = list(os.scandir(folders.pop()))
+        except OSError:  # a table folder missing or unreadable: nothing in it can be read either
+            continue
+        for entry in entries:
+            if entry.is_symlink():
+                real = Path(os.path.realpath(entry.path))
+                if root not in real.parents:
+                    found.append(Path(entry.path))
+            elif entry.is_dir(follow_symlinks=False):
+                folders.append(entry.path)
+    return sorted(found)
 
 
 @contextlib.contextmanager
@@ -162,7 +171,7 @@ def check_read_only(sql: str) -> None:
     EXPLAIN ANALYZE runs the statement it wraps, so `EXPLAIN ANALYZE COPY ... TO` is a COPY.
     """
     try:
-        statements = duckdb.connect().extract_statements(sql)
+        statements = _parser().extract_statements(sql)
     except duckdb.Error as exc:
         raise BadInputError(f"could not parse the query: {exc}") from exc
     if not statements:
@@ -180,6 +189,12 @@ def check_read_only(sql: str) -> None:
                 f"`query` is read-only: refusing a {kind} statement "
                 f"({quote(statement.query.strip(), 60)}); write to the lake with emolake commands"
             )
+
+
+@functools.lru_cache(maxsize=1)
+def _parser() -> duckdb.DuckDBPyConnection:
+    """An empty in-memory connection that only ever parses (a new DuckDB instance costs tens of ms)."""
+    return duckdb.connect(":memory:", config=NO_EXTENSIONS)
 
 
 def run_error(exc: duckdb.Error, what: str, column: str | None = None) -> BadInputError:
