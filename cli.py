@@ -7,12 +7,14 @@ errors are named exceptions (`warehouse.errors`) mapped here to exit codes: 0 ok
 
 from __future__ import annotations
 
+import errno
 import sys
 
 import click
 
-from warehouse.errors import EmolakeError
+from warehouse.errors import DiskFullError, EmolakeError
 from warehouse.lake import DEFAULT_LAKE, LAKE_ENV, Lake
+from warehouse.names import guard_name_options
 
 EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -26,6 +28,12 @@ class EmolakeGroup(click.Group):
         except EmolakeError as exc:
             click.echo(f"Error: {exc}", err=True)
             ctx.exit(exc.exit_code)
+        except OSError as exc:  # a full disk anywhere else: one line naming the path, not a traceback
+            if exc.errno != errno.ENOSPC:
+                raise
+            where = exc.filename or (ctx.obj.root if isinstance(ctx.obj, Lake) else "the output")
+            click.echo(f"Error: {DiskFullError(where)}", err=True)
+            ctx.exit(EXIT_INTERNAL)
         except KeyboardInterrupt:
             click.echo("Interrupted: finished work is kept; run the same command again to resume.", err=True)
             ctx.exit(130)
@@ -132,6 +140,7 @@ cli.add_command(ablate)
 cli.add_command(ablation_stats)
 from analysis.report.demo import demo  # noqa: E402
 cli.add_command(demo)
+guard_name_options(cli)  # every flag whose value becomes a partition or file name: one check, naming the flag
 
 
 def main() -> None:

@@ -11,6 +11,20 @@ def _lake(ctx: click.Context) -> Lake:
     return ctx.find_object(Lake).require()
 
 
+allow_incomplete_option = click.option(
+    "--allow-incomplete", is_flag=True,
+    help="Analyse a run set even if some of its runs are not complete (an interrupted extract).")
+
+
+def _complete(lake: Lake, run_set: str | None, allow_incomplete: bool) -> Lake:
+    """`lake`, after refusing a run set with incomplete runs (unless --allow-incomplete)."""
+    from .lake_inputs import require_complete_runs
+
+    if run_set is not None:
+        require_complete_runs(lake, run_set, allow_incomplete)
+    return lake
+
+
 def _print(title: str, summary: dict, as_json: bool) -> None:
     from warehouse.console import print_summary
 
@@ -39,9 +53,11 @@ def _print(title: str, summary: dict, as_json: bool) -> None:
 @click.option("--attributes-study", default=None, help="Study whose attribute table to use (default: --study).")
 @click.option("--layers/--no-layers", default=True, show_default=True,
               help="Also compare each layer's RDM (its neurons alone) with the human RDM (model_rsa.layer).")
+@allow_incomplete_option
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.pass_context
-def rsa(ctx, study, run_set, metric, method, n_perm, n_boot, seed, attributes_study, layers, as_json) -> None:
+def rsa(ctx, study, run_set, metric, method, n_perm, n_boot, seed, attributes_study, layers, allow_incomplete,
+        as_json) -> None:
     """Representational similarity: human attribute importance, noise ceiling, model vs human and attributes.
 
     Writes attribute_importance, noise_ceiling and (with --run-set) model_rsa (rows over all
@@ -58,8 +74,8 @@ def rsa(ctx, study, run_set, metric, method, n_perm, n_boot, seed, attributes_st
     """
     from .rsa import run_rsa
 
-    summary = run_rsa(_lake(ctx), study, run_set, metric, method, n_perm, n_boot, seed, progress=not as_json,
-                      attributes_study=attributes_study, layers=layers)
+    summary = run_rsa(_complete(_lake(ctx), run_set, allow_incomplete), study, run_set, metric, method, n_perm, n_boot,
+                      seed, progress=not as_json, attributes_study=attributes_study, layers=layers)
     _print("RSA", summary, as_json)
 
 
@@ -71,9 +87,10 @@ def rsa(ctx, study, run_set, metric, method, n_perm, n_boot, seed, attributes_st
 @click.option("--alpha", type=float, default=0.01, show_default=True, help="q threshold of searchlight_counts.")
 @click.option("--precision", type=click.Choice(["float64", "float32"]), default="float64", show_default=True,
               help="Neuron RDM precision: float64 equals scipy exactly; float32 is faster.")
+@allow_incomplete_option
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.pass_context
-def searchlight(ctx, run_set, study, fdr, alpha, precision, as_json) -> None:
+def searchlight(ctx, run_set, study, fdr, alpha, precision, allow_incomplete, as_json) -> None:
     """Searchlight RSA: Kendall tau-b of every neuron's RDM with every attribute RDM, one-sided p, FDR q.
 
     Then e.g. `emolake query "SELECT attribute, count(*) FROM searchlight WHERE q < 0.01 GROUP BY 1"`.
@@ -85,7 +102,7 @@ def searchlight(ctx, run_set, study, fdr, alpha, precision, as_json) -> None:
     """
     from .searchlight import run_searchlight
 
-    summary = run_searchlight(_lake(ctx), run_set, study, fdr, alpha, precision, progress=not as_json)
+    summary = run_searchlight(_complete(_lake(ctx), run_set, allow_incomplete), run_set, study, fdr, alpha, precision, progress=not as_json)
     _print("Searchlight", summary, as_json)
 
 
@@ -95,9 +112,10 @@ def searchlight(ctx, run_set, study, fdr, alpha, precision, as_json) -> None:
 @click.option("--k", "k_text", default="500,1000,4000", show_default=True, help="Set sizes, comma-separated.")
 @click.option("--scope", type=click.Choice(["global", "per_layer"]), default="global", show_default=True,
               help="Top k over all layers (the study), or top k within every layer.")
+@allow_incomplete_option
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.pass_context
-def neurons(ctx, run_set, study, k_text, scope, as_json) -> None:
+def neurons(ctx, run_set, study, k_text, scope, allow_incomplete, as_json) -> None:
     """Attribute-specific neurons: record top-k sets by searchlight tau, listed by `attribute_neurons`.
 
     Then e.g. `emolake query "SELECT attribute, count(*) FROM attribute_neurons WHERE k = 4000 GROUP BY 1"`.
@@ -111,7 +129,7 @@ def neurons(ctx, run_set, study, k_text, scope, as_json) -> None:
 
     from .neurons import parse_ks, run_neurons
 
-    summary = run_neurons(_lake(ctx), run_set, study, parse_ks(k_text), scope)
+    summary = run_neurons(_complete(_lake(ctx), run_set, allow_incomplete), run_set, study, parse_ks(k_text), scope)
     if as_json:
         print_json(summary)
         return

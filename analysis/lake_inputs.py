@@ -69,6 +69,29 @@ def run_set_runs(lake: Lake, run_set: str) -> list[str]:
     return run_ids
 
 
+def require_complete_runs(lake: Lake, run_set: str, allow_incomplete: bool = False) -> list[str]:
+    """Run ids of `run_set`; a run whose manifest status is not 'complete' is refused (exit 2).
+
+    An interrupted `extract` leaves status 'running' and only some chunks: analysing it would silently
+    use a subset of the stimuli. `allow_incomplete` (the CLI's --allow-incomplete) lets it through
+    with a warning on stderr. A run set without runs passes (each analysis says what it misses).
+    """
+    rows = fetch(lake, "SELECT run_id, status FROM runs WHERE run_set = ? ORDER BY run_id", [run_set]).to_pylist()
+    incomplete = [(r["run_id"], r["status"]) for r in rows if r["status"] != "complete"]
+    if incomplete and not allow_incomplete:
+        run_id, status = incomplete[0]
+        raise BadInputError(
+            f"run set {run_set!r} has {len(incomplete)} run(s) that are not complete; finish them (run the same "
+            "`emolake extract` again) or pass --allow-incomplete", column="runs.status",
+            expected="status 'complete' for every run of the run set", found=f"{run_id}: {status}")
+    if incomplete:
+        from warehouse.console import err
+
+        err.print(f"[yellow]warning:[/yellow] analysing {len(incomplete)} incomplete run(s) of {run_set!r} "
+                  f"(--allow-incomplete): {', '.join(r for r, _ in incomplete[:5])}")
+    return [r["run_id"] for r in rows]
+
+
 def emotion_profiles(lake: Lake, run_set: str) -> Profiles:
     """Profiles of every run of `run_set` (neutral excluded): the `emotion_profile` view's
     definition (mean over the emotion's single-label stimuli), computed from the activation

@@ -18,7 +18,7 @@ import pandas as pd
 
 from .emotions import DEFAULT_EMOTIONS, normalise_emotion
 from .load import Piece, arrow_rows
-from .tabular import RawTable, numbers, read_table, require_columns, texts
+from .tabular import RawTable, check_finite, numbers, read_table, require_columns, texts
 from .validation import between, in_set, not_null, unique_together, validate
 
 
@@ -51,6 +51,7 @@ def read_attributes(path: Path, *, study: str, emotions: Sequence[str] = DEFAULT
 def frame_to_attributes(frame: pd.DataFrame, table: RawTable, *, study: str, emotions: Sequence[str],
                         source: str) -> Piece:
     """Check an attribute frame (index = source data row) and wrap it as an `emotion_attributes` piece."""
+    check_finite(table, frame["value"], "value")
     result = validate(frame, [
         not_null("emotion"), not_null("attribute"), not_null("value"), in_set("emotion", emotions),
         unique_together("emotion", "attribute"),
@@ -79,6 +80,9 @@ def read_similarity(path: Path, *, study: str, emotions: Sequence[str] = DEFAULT
                           expected="a distance column, or a similarity column with --scale",
                           found=list(table.frame.columns))
     values = numbers(table, has[0])
+    if scale is not None and not all(np.isfinite(scale)):
+        raise table.error("the scale bounds must be finite", column="--scale-min/--scale-max",
+                          expected="finite numbers", found=f"{scale[0]:g} to {scale[1]:g}")
     if has[0] == "similarity":
         if scale is None:
             raise table.error("a similarity column needs its scale", column="similarity",
@@ -106,6 +110,7 @@ def frame_to_similarity(frame: pd.DataFrame, table: RawTable, *, study: str, emo
 
     `source` is one name or one per row (the release's log file of each judgment).
     """
+    check_finite(table, frame["distance"], "distance" if "distance" in table.frame.columns else "similarity")
     same = frame["emotion_a"] == frame["emotion_b"]
     if same.any():
         row = int(same.idxmax())

@@ -8,6 +8,9 @@ results computed from the replaced data then show as stale (`stale_results`, `em
 
 from __future__ import annotations
 
+import contextlib
+import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import click
@@ -38,6 +41,28 @@ def _ready(lake: Lake) -> Lake:
     return lake
 
 
+@contextlib.contextmanager
+def _lake_kept_only_on_success(lake: Lake) -> Iterator[None]:
+    """A failed ingest into a lake that did not exist leaves no lake (nor anything it created) behind."""
+    if lake.exists:
+        yield
+        return
+    existed = lake.root.exists()
+    before = set(lake.root.iterdir()) if existed and lake.root.is_dir() else set()
+    try:
+        yield
+    except BaseException:
+        if not existed:
+            shutil.rmtree(lake.root, ignore_errors=True)
+        elif lake.root.is_dir():  # an existing folder that was not a lake: remove only what we added
+            for path in set(lake.root.iterdir()) - before:
+                if path.is_dir() and not path.is_symlink():
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    path.unlink(missing_ok=True)
+        raise
+
+
 def _report(title: str, summary: dict, as_json: bool) -> None:
     from warehouse.console import print_summary
 
@@ -47,7 +72,8 @@ def _report(title: str, summary: dict, as_json: bool) -> None:
 def _write(lake: Lake, pieces: list, command: str, replace: bool) -> dict:
     from .load import write_pieces
 
-    load_id = write_pieces(_ready(lake), pieces, command + (" --replace" if replace else ""), replace=replace)
+    with _lake_kept_only_on_success(lake):
+        load_id = write_pieces(_ready(lake), pieces, command + (" --replace" if replace else ""), replace=replace)
     tables: dict[str, int] = {}
     for piece in pieces:
         tables[piece.table] = tables.get(piece.table, 0) + piece.rows.num_rows
@@ -259,6 +285,7 @@ def model_emotion(lake: Lake, path: Path, as_json: bool, replace: bool) -> None:
     """
     from .release import ingest_release
 
-    summary = ingest_release(_ready(lake), path, command=f"ingest model-emotion {path}" + (" --replace" if replace else ""),
-                             replace=replace)
+    with _lake_kept_only_on_success(lake):
+        summary = ingest_release(_ready(lake), path, command=f"ingest model-emotion {path}" + (" --replace" if replace else ""),
+                                 replace=replace)
     _report(f"Release {path}", summary, as_json)

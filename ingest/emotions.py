@@ -23,11 +23,35 @@ DEFAULT_EMOTIONS: tuple[str, ...] = GOEMOTIONS_27 + (NEUTRAL,)
 
 
 def emotion_set(spec: str | None) -> tuple[str, ...]:
-    """Known emotions from a comma-separated list or a file of names (one a line); default GoEmotions + neutral."""
+    """Known emotions from a comma-separated list or a file of names (one a line); default GoEmotions + neutral.
+
+    A value containing a path separator or ending in .txt/.csv is a file: one that does not exist is an
+    error (never read as one emotion name).
+    """
     if not spec:
         return DEFAULT_EMOTIONS
     from pathlib import Path
 
+    from warehouse.errors import BadInputError
+
+    from .tabular import read_text
+
     path = Path(spec)
-    names = path.read_text(encoding="utf-8-sig").split() if path.is_file() else spec.split(",")
-    return tuple(dict.fromkeys(normalise_emotion(n) for n in names if n.strip()))
+    looks_like_path = "/" in spec or "\\" in spec or spec.lower().endswith((".txt", ".csv", ".txt.gz", ".csv.gz"))
+    if looks_like_path or path.is_file():
+        if not path.exists() and not path.is_symlink():
+            raise BadInputError("the --emotions file does not exist", file=spec, column="--emotions",
+                                expected="a file of emotion names (one a line) or a comma-separated list",
+                                found="no such file")
+        names, where = read_text(path).split(), spec
+    else:
+        names, where = spec.split(","), None
+    for name in names:
+        if "\0" in name:
+            raise BadInputError("a NUL byte in an emotion name", file=where, column="--emotions",
+                                expected="emotion names without NUL bytes", found=name)
+    emotions = tuple(dict.fromkeys(normalise_emotion(n) for n in names if n.strip()))
+    if not emotions:
+        raise BadInputError("no emotion names", file=where, column="--emotions", expected="at least one name",
+                            found=spec)
+    return emotions

@@ -10,7 +10,6 @@ extraction runs are (`activations`, `runs`); `accuracy.csv` becomes `release_acc
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import json
 import math
@@ -22,8 +21,9 @@ import pyarrow as pa
 
 from extract.store import activation_table
 from ingest.emotions import GOEMOTIONS_27, normalise_emotion
+from ingest.tabular import read_text
 from warehouse.errors import BadInputError, NotFoundError
-from warehouse.lake import Lake, LakeTransaction
+from warehouse.lake import Lake, LakeTransaction, sha256_file
 from warehouse.tables import TABLES
 from warehouse.version import code_version, package_versions
 
@@ -43,12 +43,7 @@ def release_run_id(seed: int) -> str:
 
 def _read_text(path: Path) -> tuple[str, str]:
     """(text, sha256 of the file bytes); `.gz` files are decompressed."""
-    raw = path.read_bytes()
-    data = gzip.decompress(raw) if path.suffix == ".gz" else raw
-    try:
-        return data.decode("utf-8"), hashlib.sha256(raw).hexdigest()
-    except UnicodeDecodeError as exc:
-        raise BadInputError("not UTF-8 text", file=str(path)) from exc
+    return read_text(path), sha256_file(path)
 
 
 def activation_files(release: Path) -> dict[tuple[str, int], Path]:
@@ -92,14 +87,15 @@ def read_activation_csv(path: Path) -> tuple[np.ndarray, str]:
         raise BadInputError("expected a header row and one data row", file=str(path), found=f"{len(lines)} rows")
     header = lines[0].split(",") if lines[0] != _HEADER else None
     if header is not None and len(header) != n:
-        raise BadInputError("wrong column count", file=str(path), row=1,
+        raise BadInputError("wrong column count in the header", file=str(path),
                             expected=f"{n} columns (12 layers x 3072 units)", found=len(header))
     for i, name in enumerate(header or []):
         if name.strip().strip('"') != str(i):
-            raise BadInputError("header is not 0..36863", file=str(path), row=1, column=str(i), expected=str(i), found=name)
+            raise BadInputError("header is not 0..36863", file=str(path), column=str(i), expected=str(i), found=name)
     fields = lines[1].split(",")
     if len(fields) != n:
-        raise BadInputError("wrong column count", file=str(path), row=2, expected=f"{n} values", found=len(fields))
+        raise BadInputError("wrong column count (line 2 of the file)", file=str(path), row=1, expected=f"{n} values",
+                            found=len(fields))
     try:
         values = np.array(fields, dtype=np.float64)
     except ValueError:
@@ -111,8 +107,8 @@ def read_activation_csv(path: Path) -> tuple[np.ndarray, str]:
             except ValueError:
                 ok = False
             if not ok:
-                raise BadInputError("not a finite number", file=str(path), row=2, column=str(i), expected="a number",
-                                    found=field)
+                raise BadInputError("not a finite number (line 2 of the file)", file=str(path), row=1, column=str(i),
+                                    expected="a finite number", found=field)
     return values.astype(np.float32), sha
 
 
@@ -125,9 +121,10 @@ def read_accuracy(path: Path) -> pa.Table:
     reader = csv.DictReader(io.StringIO(text))
     wanted = ["sentiment", "random_seed", "accuracy"]
     if reader.fieldnames is None or any(c not in reader.fieldnames for c in wanted):
-        raise BadInputError("missing columns", file=str(path), row=1, expected=", ".join(wanted), found=reader.fieldnames)
+        raise BadInputError("missing columns in the header", file=str(path), expected=", ".join(wanted),
+                            found=reader.fieldnames)
     rows = []
-    for i, row in enumerate(reader, start=2):
+    for i, row in enumerate(reader, start=1):  # data rows, the header not counted (README)
         emotion = normalise_emotion(row["sentiment"])
         if emotion not in GOEMOTIONS_27:
             raise BadInputError("unknown emotion", file=str(path), row=i, column="sentiment",
@@ -137,12 +134,30 @@ def read_accuracy(path: Path) -> pa.Table:
         except (TypeError, ValueError):
             column = "random_seed" if not str(row["random_seed"]).strip().isdigit() else "accuracy"
             raise BadInputError("not a number", file=str(path), row=i, column=column, found=row[column]) from None
-        if not 0.0 <= accuracy <= 1.0:
+        if not 0.0 <= accuracy <= 1.0:  # NaN fails this too
             raise BadInputError("accuracy out of range", file=str(path), row=i, column="accuracy",
                                 expected="0..1", found=accuracy)
         rows.append({"run_id": release_run_id(seed), "emotion": emotion, "seed": seed, "accuracy": accuracy,
                      "source": str(path)})
     return pa.Table.from_pylist(rows, schema=TABLES["release_accuracy"].schema)
+
+
+def _check_accuracy_matches(accuracy: pa.Table, path: Path, seeds: list[int], emotions: list[str]) -> None:
+    """Every accuracy row belongs to a released run (seed) and prompt (emotion), once."""
+    seen: dict[tuple[int, str], int] = {}
+    for row, (seed, emotion) in enumerate(zip(accuracy.column("seed").to_pylist(),
+                                              accuracy.column("emotion").to_pylist()), start=1):
+        if seed not in seeds:
+            raise BadInputError("accuracy for a seed without released activations", file=str(path), row=row,
+                                column="random_seed", expected=f"one of the released seeds {seeds}", found=seed)
+        if emotion not in emotions:
+            raise BadInputError("accuracy for an emotion without released activations", file=str(path), row=row,
+                                column="sentiment", expected=f"one of the {len(emotions)} released emotions",
+                                found=emotion)
+        first = seen.setdefault((seed, emotion), row)
+        if first != row:
+            raise BadInputError("repeated accuracy row", file=str(path), row=row, column="sentiment",
+                                expected="each emotion and seed once", found=f"{emotion}, seed {seed} (also at row {first})")
 
 
 def _manifest(seed: int, stimuli_sha256: str, source: str, now: datetime) -> dict:
@@ -185,6 +200,8 @@ def load_released_activations(release: Path, target: LakeTransaction | Lake, sum
     accuracy_path = next((p for p in (release / RELEASE_MODEL_DIR / "accuracy.csv",
                                       release / RELEASE_MODEL_DIR / "accuracy.csv.gz") if p.exists()), None)
     accuracy = read_accuracy(accuracy_path) if accuracy_path else None
+    if accuracy is not None:
+        _check_accuracy_matches(accuracy, accuracy_path, seeds, emotions)
 
     stimuli = pa.table({
         "split": [SPLIT] * len(emotions), "stimulus_id": emotions,

@@ -20,7 +20,7 @@ import pandas as pd
 
 from .emotions import DEFAULT_EMOTIONS, normalise_emotion
 from .load import Piece, arrow_rows
-from .tabular import RawTable, numbers, read_table, require_columns, texts
+from .tabular import RawTable, check_finite, numbers, read_table, require_columns, texts
 from .validation import between, columns_exist, in_set, not_null, unique_together, validate
 
 RATING_COLUMNS = ("rater", "emotion", "attribute", "rating")
@@ -60,6 +60,9 @@ def frame_to_ratings(frame: pd.DataFrame, table: RawTable, *, study: str, emotio
     """
     checks = ["rating within its row's scale bounds", "emotions known", "no duplicate rater-emotion-attribute",
               "each rater's emotions x attributes complete", "every emotion has every attribute"]
+    for bound in ("scale_min", "scale_max"):  # also --scale-min/--scale-max: an infinite bound lets inf in
+        check_finite(table, frame[bound], bound if bound in table.frame.columns else "--" + bound.replace("_", "-"))
+    check_finite(table, frame["rating"], "rating", allow_missing=allow_missing)
     inverted = frame["scale_min"] >= frame["scale_max"]
     if inverted.any():
         row = int(inverted.idxmax())

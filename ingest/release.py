@@ -67,7 +67,7 @@ def release_file(release: Path, relpath: str) -> Path:
     """`relpath` in the release, as `.csv` or `.csv.gz`; a missing file is a BadInputError."""
     plain = Path(release) / relpath
     for candidate in (plain, plain.with_name(plain.name + ".gz")):
-        if candidate.is_file():
+        if candidate.exists() or candidate.is_symlink():  # a directory or a link loop is reported by its reader
             return candidate
     raise BadInputError("missing release file", file=str(plain),
                         expected=f"{relpath} (or {relpath}.gz) in the release checkout {release}")

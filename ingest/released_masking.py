@@ -18,6 +18,7 @@ import pandas as pd
 import pyarrow as pa
 
 from ingest.emotions import GOEMOTIONS_27, normalise_emotion
+from ingest.tabular import read_text
 from warehouse.errors import BadInputError
 from warehouse.lake import LakeTransaction, sha256_file
 
@@ -55,8 +56,8 @@ def read_masking_file(path: Path, kind: str) -> list[dict]:
         raise BadInputError("unknown emotion", file=str(path), expected="one of the 27 GoEmotions emotions",
                             found=emotion)
     try:
-        record = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        record = json.loads(read_text(path))
+    except json.JSONDecodeError as exc:
         raise BadInputError(f"not valid JSON ({exc})", file=str(path)) from exc
     if not isinstance(record, dict) or "best" not in record:
         raise BadInputError("missing the unablated accuracy", file=str(path), column="best", expected="a key 'best'")

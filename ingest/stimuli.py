@@ -15,10 +15,11 @@ import numpy as np
 import pandas as pd
 
 from warehouse.errors import BadInputError
+from warehouse.names import check_name
 
 from .emotions import DEFAULT_EMOTIONS, normalise_emotion
 from .load import Piece, arrow_rows
-from .tabular import RawTable, read_table, require_columns, texts
+from .tabular import RawTable, read_table, read_text, require_columns, texts
 from .validation import between, in_set, not_null, unique_together, validate
 
 GOEMOTIONS_SPLITS = ("train", "dev", "test")
@@ -70,12 +71,27 @@ def read_goemotions_tsv(path: Path, labels: Sequence[str], split: str) -> tuple[
 
 
 def read_labels_txt(path: Path) -> list[str]:
-    if not path.exists():
+    """The label names of a GoEmotions split, in id order (id = line number - 1), each a known emotion once."""
+    if not path.exists() and not path.is_symlink():
         raise BadInputError("labels.txt not found beside the TSV files", file=str(path),
                             expected="labels.txt with one emotion name a line (label id = line number - 1)")
-    names = [normalise_emotion(n) for n in path.read_text(encoding="utf-8-sig").splitlines() if n.strip()]
-    if not names:
+    lines = read_text(path).splitlines()
+    while lines and not lines[-1].strip():
+        lines.pop()  # trailing blank lines do not shift ids
+    if not lines:
         raise BadInputError("the file is empty", file=str(path), expected="emotion names, one a line")
+    names: list[str] = []
+    for number, line in enumerate(lines, start=1):
+        name = normalise_emotion(line)
+        problem = ("an empty line (it would shift every later label id)" if not name else
+                   "a NUL byte" if "\0" in line else
+                   f"a repeated name (also on line {names.index(name) + 1})" if name in names else
+                   "an unknown emotion name" if name not in DEFAULT_EMOTIONS else None)
+        if problem:
+            raise BadInputError(f"labels.txt line {number}: {problem}", file=str(path), row=number,
+                                expected=f"one of the {len(DEFAULT_EMOTIONS)} GoEmotions names (27 emotions and "
+                                "neutral), each once", found=line)
+        names.append(name)
     return names
 
 
@@ -92,18 +108,12 @@ def goemotions_pieces(path: Path, dataset: str = "goemotions") -> list[Piece]:
     else:
         files, labels_path = [path], path.parent / "labels.txt"
     labels = read_labels_txt(labels_path)
-    read = [(f, *read_goemotions_tsv(f, labels, _split_name(f))) for f in files]
-    all_ids = pd.concat([long["stimulus_id"].drop_duplicates() for _, _, long in read])
-    ids_unique = not all_ids.duplicated().any()
     pieces = []
-    for f, table, long in read:
-        if not ids_unique:  # fall back to split + row, which is unique by construction
-            long = long.assign(stimulus_id=[f"{s}-{r}" for s, r in zip(long["split"], long.index)])
-        unknown = set(labels) - set(DEFAULT_EMOTIONS)
-        emotions = tuple(DEFAULT_EMOTIONS) + tuple(sorted(unknown))
-        pieces.append(_piece(long, table, dataset, emotions, _split_name(f),
-                             ["label ids are integers indexing labels.txt", "comment ids unique across splits"
-                              if ids_unique else "stimulus_id = split-row (comment ids repeat)"]))
+    for f in files:
+        table, long = read_goemotions_tsv(f, labels, _split_name(f))
+        pieces.append(_piece(long, table, dataset, DEFAULT_EMOTIONS, _split_name(f),
+                             ["label ids are integers indexing labels.txt", "comment ids unique in the dataset"]))
+    check_unique_ids(pieces)
     return pieces
 
 
@@ -141,7 +151,10 @@ def read_onehot_csv(path: Path, dataset: str = "goemotions", split: str | None =
     classes = table.frame["classes"].map(lambda v: str(v).strip())
     for row, text_ids in classes.items():  # the `classes` ids must agree with the one-hot columns
         try:
-            from_classes = sorted(names[int(i)] for i in text_ids.split(","))
+            ids = [int(i) for i in text_ids.split(",")]
+            if any(not 0 <= i < len(names) for i in ids):
+                raise IndexError(text_ids)
+            from_classes = sorted(names[i] for i in ids)
         except (ValueError, IndexError):
             raise table.error("bad label id", row=row, column="classes",
                               expected=f"comma-separated ids 0-{len(names) - 1}", found=text_ids) from None
@@ -202,16 +215,11 @@ def read_generic(
         splits = pd.Series(split or "all", index=table.frame.index)
     if id_col:
         ids = texts(table, id_col, what="id").str.strip()
-        repeated = ids.duplicated()
-        if repeated.any():
-            row = int(repeated.idxmax())
-            first = int(ids[ids == ids.loc[row]].index[0])
-            raise table.error("repeated stimulus id", row=row, column=id_col, expected="a unique id per row",
-                              found=f"{ids.loc[row]} (also at row {first})")
     else:
         ids = pd.Series([f"{s}-{r}" for s, r in zip(splits, table.frame.index)], index=table.frame.index)
     long = _long(table, text, per_row, ids, splits)
-    dataset = dataset or _split_name(Path(path))
+    if dataset is None:
+        dataset = check_name(_split_name(Path(path)), "dataset (the file name; give --dataset)", file=table.name)
     return _piece(long, table, dataset, tuple(emotions), _split_name(Path(path)),
                   ["labels are known emotion names", "every row has a label", "text not empty"])
 
@@ -222,8 +230,6 @@ def detect_layout(path: Path) -> str:
     if path.is_dir() or path.name.endswith((".tsv", ".tsv.gz")):
         return "goemotions-tsv"
     if path.name.endswith((".csv", ".csv.gz")):
-        from .tabular import read_text
-
         text = read_text(path)
         header = {normalise_emotion(c) for c in text.split("\n", 1)[0].split(",")}
         if set(ONEHOT_COLUMNS) <= header and len(header & set(DEFAULT_EMOTIONS)) >= 2:
@@ -232,14 +238,29 @@ def detect_layout(path: Path) -> str:
 
 
 def check_unique_ids(pieces: Sequence[Piece]) -> None:
-    """Stimulus ids must not repeat across the files of one dataset."""
-    seen: dict[tuple[str, str], str] = {}
+    """Each stimulus id comes from one row of one file per dataset; no file is given twice.
+
+    A repeated id (within a file or across the files of a dataset, with the same text or not) is
+    refused: `extract` would otherwise pick one of its texts arbitrarily and profiles count it twice.
+    """
+    files: dict[tuple[str, Path], str] = {}
     for piece in pieces:
-        ids = piece.rows.column("stimulus_id").unique().to_pylist()
+        if piece.source is None:
+            continue
+        key = (piece.partition["dataset"], Path(piece.source).resolve())
+        if key in files:
+            raise BadInputError("the same file is given twice for one dataset", file=str(piece.source),
+                                expected="each file once", found=f"{piece.source} (also given as {files[key]})")
+        files[key] = str(piece.source)
+    seen: dict[tuple[str, str], tuple[str, int]] = {}
+    for piece in pieces:
         dataset = piece.partition["dataset"]
-        for sid in ids:
-            other = seen.setdefault((dataset, sid), str(piece.source))
-            if other != str(piece.source):
-                raise BadInputError("stimulus id appears in two files of one dataset", file=str(piece.source),
-                                    column="stimulus_id", expected=f"ids unique across the files of {dataset!r}",
-                                    found=f"{sid} (also in {other})")
+        ids = piece.rows.column("stimulus_id").to_pylist()
+        rows = piece.rows.column("source_row").to_pylist()
+        for sid, row in zip(ids, rows):
+            first = seen.setdefault((dataset, sid), (str(piece.source), row))
+            if first != (str(piece.source), row):
+                where = f"row {first[1]}" + ("" if first[0] == str(piece.source) else f" of {first[0]}")
+                raise BadInputError("repeated stimulus id", file=str(piece.source), row=row, column="stimulus_id",
+                                    expected=f"each stimulus id once in dataset {dataset!r}",
+                                    found=f"{sid} (also at {where})")

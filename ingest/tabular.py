@@ -10,12 +10,15 @@ reports rows the user can find.
 from __future__ import annotations
 
 import csv
-import gzip
+import errno
 import io
+import os
+import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from warehouse.errors import BadInputError
@@ -52,16 +55,59 @@ def is_parquet(path: Path) -> bool:
     return path.suffix.lower() in PARQUET_SUFFIXES
 
 
-def read_text(path: Path) -> str:
-    """The file's text (gunzipped for `.gz`), BOM dropped; missing, unreadable or non-UTF-8 files are BadInputError."""
-    if not path.exists():
-        raise BadInputError("file not found", file=str(path), expected="an existing file")
-    if path.is_dir():
-        raise BadInputError("expected a file, found a directory", file=str(path))
+def read_bytes(path: Path) -> bytes:
+    """The file's bytes, gunzipped for `.gz`; every way of not being a readable file is a BadInputError.
+
+    Missing, a directory, a symlink loop or dangling symlink, unreadable, a truncated gzip stream or
+    bytes after its end: each says so (never a bare traceback or click's 'Aborted!').
+    """
+    path = Path(path)
     try:
-        data = gzip.decompress(path.read_bytes()) if path.suffix.lower() == ".gz" else path.read_bytes()
-    except (OSError, EOFError) as exc:
-        raise BadInputError(f"could not read the file ({exc})", file=str(path)) from exc
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        if path.is_symlink():
+            raise BadInputError("the file is a symlink to nothing", file=str(path), expected="an existing file",
+                                found=f"a link to {os.readlink(path)}") from None
+        raise BadInputError("file not found", file=str(path), expected="an existing file") from None
+    except IsADirectoryError:
+        raise BadInputError("expected a file, found a directory", file=str(path), expected="a file",
+                            found="a directory") from None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise BadInputError("the file is a symlink loop", file=str(path), expected="a file",
+                                found="symbolic links that lead back to themselves") from None
+        raise BadInputError(f"could not read the file ({exc.strerror})", file=str(path), expected="a readable file") from None
+    return _gunzip(raw, path) if path.suffix.lower() == ".gz" else raw
+
+
+def _gunzip(raw: bytes, path: Path) -> bytes:
+    """All members of a gzip file; a truncated stream or trailing garbage is refused with where it happened."""
+    out: list[bytes] = []
+    rest = raw
+    while rest:
+        stream = zlib.decompressobj(wbits=31)
+        try:
+            out.append(stream.decompress(rest))
+        except zlib.error as exc:
+            what = "bytes after the end of the gzip stream" if out else "a corrupt gzip stream"
+            raise BadInputError(f"not a valid gzip file: {what} ({exc})", file=str(path),
+                                expected="one or more complete gzip members",
+                                found=f"{len(rest):,} bytes that are not gzip after {len(raw) - len(rest):,} good bytes"
+                                if out else f"{len(raw):,} bytes") from None
+        if not stream.eof:
+            line = b"".join(out).count(b"\n") + 1
+            raise BadInputError(f"truncated gzip file: the stream ends early, inside line {line} of the text",
+                                file=str(path), row=line, expected="a complete gzip stream",
+                                found=f"{len(raw):,} compressed bytes") from None
+        rest = stream.unused_data
+        if rest and not rest.strip(b"\0"):
+            break  # zero padding after the last member, as gzip itself accepts
+    return b"".join(out)
+
+
+def read_text(path: Path) -> str:
+    """The file's text (gunzipped for `.gz`), BOM dropped; unreadable or non-UTF-8 files are BadInputError."""
+    data = read_bytes(path)
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -164,10 +210,11 @@ def _check_header(path: Path, names: list[str], delimiter: str) -> None:
 def _read_parquet(path: Path) -> RawTable:
     import pyarrow.parquet as pq
 
-    if not path.exists():
-        raise BadInputError("file not found", file=str(path), expected="an existing file")
+    import pyarrow as pa
+
+    raw = read_bytes(path)
     try:
-        table = pq.read_table(path)
+        table = pq.read_table(pa.BufferReader(raw))
     except Exception as exc:  # pyarrow raises several types for a corrupt file
         raise BadInputError(f"not a readable Parquet file ({exc})", file=str(path)) from exc
     frame = table.to_pandas(types_mapper=None)
@@ -197,14 +244,39 @@ def numbers(table: RawTable, column: str, *, allow_missing: bool = False) -> pd.
         found = raw.loc[row]
         what = "an empty cell" if text.loc[row] == "" else found
         raise table.error("not a number", row=row, column=column, expected="a number", found=what)
-    return values.astype(float)
+    values = values.astype(float)
+    check_finite(table, values, column, allow_missing=allow_missing)
+    return values
+
+
+def check_finite(table: RawTable, values: pd.Series, column: str, *, allow_missing: bool = False,
+                 found: pd.Series | None = None) -> None:
+    """Every value a finite number (NaN, inf, -inf refused; NaN allowed as missing with `allow_missing`).
+
+    `values` is indexed by data row; `found` (default: the file's column, if it has one) is what the
+    message quotes, so a derived value (10 - rating) is reported as the cell the user wrote.
+    """
+    array = values.to_numpy(dtype=float)
+    bad = np.isinf(array) | (np.isnan(array) & (not allow_missing))
+    if bad.any():
+        row = values.index[int(np.argmax(bad))]
+        if found is None and column in table.frame.columns:
+            found = table.frame[column]
+        shown = found.loc[row] if found is not None and not isinstance(found.loc[row], pd.Series) else array[np.argmax(bad)]
+        raise table.error("not a finite number", row=int(row), column=column,
+                          expected="a finite number (not NaN, inf or -inf)", found=shown)
 
 
 def texts(table: RawTable, column: str, *, what: str = "text") -> pd.Series:
-    """`column` stripped; an empty cell is an error at its row."""
+    """`column` as text; an empty cell or one holding a NUL byte is an error at its row."""
     raw = table.frame[column].fillna("").astype(str)
     empty = raw.str.strip() == ""
     if empty.any():
         row = int(empty.idxmax())
         raise table.error(f"empty {what}", row=row, column=column, expected=f"non-empty {what}", found=raw.loc[row])
+    nul = raw.str.contains("\0", regex=False)
+    if nul.any():
+        row = int(nul.idxmax())
+        raise table.error(f"a NUL byte in the {what}", row=row, column=column, expected=f"{what} without NUL bytes",
+                          found=raw.loc[row])
     return raw

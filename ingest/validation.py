@@ -17,6 +17,7 @@ from typing import Any
 import pandas as pd
 
 from warehouse.errors import BadInputError
+from warehouse.names import name_from_text
 
 Expectation = tuple[str, dict[str, Any]]
 
@@ -140,6 +141,9 @@ def _describe(kind: str, kwargs: dict) -> tuple[str, str]:
 
 
 def validation_path(table: str, partition: str, load_id: str, part: str = "") -> str:
-    """Where a load's validation result lives in the lake: validation/<table>/<partition>/<load_id>[-part].json."""
-    suffix = f"-{part}" if part else ""
+    """Where a load's validation result lives in the lake: validation/<table>/<partition>/<load_id>[-part].json.
+
+    `part` may come from a file name, so it is turned into a valid name (`warehouse.names`).
+    """
+    suffix = f"-{name_from_text(part)}" if part else ""
     return f"validation/{table}/{partition}/{load_id}{suffix}.json"

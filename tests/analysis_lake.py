@@ -37,7 +37,7 @@ class Synthetic:
 
 def write_synthetic(
     lake: Lake, n_emotions: int = 8, units: int = 6, n_runs: int = 2, n_raters: int = 5, seed: int = 0,
-    run_set: str = "toy", study: str = "toy-study", dataset: str = "toy-stimuli",
+    run_set: str = "toy", study: str = "toy-study", dataset: str = "toy-stimuli", status: str = "complete",
 ) -> Synthetic:
     rng = np.random.default_rng(seed)
     emotions = sorted(GOEMOTIONS_27[:n_emotions])
@@ -74,7 +74,7 @@ def write_synthetic(
         for e, emotion in enumerate(emotions):
             profiles[r, e] = np.mean([per_stimulus[f"{emotion}-{k}"].astype(np.float64) for k in range(2)], axis=0)
         activations[run_id] = per_stimulus
-        runs.append({"run_set": run_set, "model": "toy", "dataset": dataset, "split": "test", "position": "mask",
+        runs.append({"run_set": run_set, "status": status if r == n_runs - 1 else "complete", "model": "toy", "dataset": dataset, "split": "test", "position": "mask",
                      "template": "{text}", "n_layers": n_layers, "d_ff": d_ff, "seed": r,
                      "created_at": datetime(2024, 1, 1, tzinfo=timezone.utc)})
 

@@ -52,12 +52,14 @@ def ratings_case(name: str, content: str | bytes, expect: list[str], *extra: str
                 ["ratings.csv", *expect])
 
 
-def goemotions_dir(lines: str) -> Callable[[Path], list[str]]:
+def goemotions_dir(lines: str, dev: str | None = None) -> Callable[[Path], list[str]]:
     def write(folder: Path) -> list[str]:
         go = folder / "go"
         go.mkdir()
         (go / "labels.txt").write_text("\n".join(["admiration", "amusement", "anger", "joy", "neutral"]))
         (go / "train.tsv").write_text(lines)
+        if dev is not None:
+            (go / "dev.tsv").write_text(dev)
         return ["goemotions", str(go)]
     return write
 
@@ -172,6 +174,178 @@ CASES = [
 ]
 
 
+def gz_file(name: str, content: str, damage: Callable[[bytes], bytes]) -> Callable[[Path], Path]:
+    return text_file(name, damage(gzip.compress(content.encode())))
+
+
+def onehot(rows: str) -> str:
+    return "text,classes,ids,admiration,amusement,anger\n" + rows
+
+
+def stimuli_case(name: str, files: dict[str, str | bytes], expect: list[str], *extra: str,
+                 repeat: int = 1) -> Case:
+    """`ingest stimuli` over `files` (each given `repeat` times) into dataset 'mine'."""
+    def write(folder: Path) -> list[str]:
+        paths = [str(text_file(n, c)(folder)) for n, c in files.items()]
+        return ["stimuli", *(paths * repeat), "--dataset", "mine", *extra]
+    return Case(name, write, expect)
+
+
+def labels_case(name: str, labels: bytes, expect: list[str]) -> Case:
+    def write(folder: Path) -> list[str]:
+        go = folder / "go"
+        go.mkdir()
+        (go / "labels.txt").write_bytes(labels)
+        (go / "train.tsv").write_text("good text\t0\tc1\n")
+        return ["goemotions", str(go)]
+    return Case(name, write, ["labels.txt", *expect])
+
+
+def special_file(kind: str) -> Callable[[Path], list[str]]:
+    """A ratings 'file' that is a directory, a symlink loop or a dangling symlink."""
+    def write(folder: Path) -> list[str]:
+        path = folder / "ratings.csv"
+        if kind == "directory":
+            path.mkdir()
+        elif kind == "loop":
+            path.symlink_to(folder / "ratings.csv")
+        else:
+            path.symlink_to(folder / "gone.csv")
+        return ["ratings", str(path), "--study", "s"]
+    return write
+
+
+BOUNDS = "rater,emotion,attribute,rating,scale_min,scale_max\n"
+SIM = "rater,emotion_a,emotion_b,distance\n"
+GOOD_ONEHOT = onehot("hi,0,a1,1,0,0\nho,2,a2,0,0,1\n")
+
+# Non-finite numbers (issue 9, item 6): NaN, inf, -inf anywhere numeric.
+NON_FINITE = [
+    ratings_case("inf rating within infinite bounds", BOUNDS + "r1,joy,valence,inf,-inf,inf\n",
+                 ["not a finite number", "row 1", "column 'rating'", "'inf'"]),
+    ratings_case("inf rating, default scale", RATINGS_HEADER + "r1,joy,valence,inf\n",
+                 ["not a finite number", "row 1", "column 'rating'", "'inf'"]),
+    ratings_case("-Infinity rating", RATINGS_HEADER + "r1,joy,valence,7\nr1,joy,arousal,-Infinity\n",
+                 ["not a finite number", "row 2", "column 'rating'", "'-Infinity'"]),
+    ratings_case("overflowing rating 1e999", RATINGS_HEADER + "r1,joy,valence,1e999\n",
+                 ["not a finite number", "row 1", "column 'rating'", "'1e999'"]),
+    ratings_case("NaN rating", RATINGS_HEADER + "r1,joy,valence,NaN\n", ["not a number", "row 1", "'NaN'"]),
+    ratings_case("infinite --scale-max", RATINGS_HEADER + "r1,joy,valence,5\n",
+                 ["not a finite number", "column '--scale-max'", "inf"], "--scale-max", "inf"),
+    ratings_case("infinite --scale-min", RATINGS_HEADER + "r1,joy,valence,5\n",
+                 ["not a finite number", "column '--scale-min'", "-inf"], "--scale-min", "-inf"),
+    ratings_case("inf scale_max column", BOUNDS + "r1,joy,valence,5,1,9\nr1,joy,arousal,5,1,inf\n",
+                 ["not a finite number", "row 2", "column 'scale_max'"]),
+    Case("inf attribute value (long)",
+         lambda d: ["attributes", str(text_file("attrs.csv", "emotion,attribute,value\njoy,valence,inf\n")(d)),
+                    "--study", "s"], ["attrs.csv", "not a finite number", "row 1", "column 'value'", "'inf'"]),
+    Case("-inf attribute value (wide)",
+         lambda d: ["attributes", str(text_file("wide.csv", "emotion,valence,arousal\njoy,0.9,0.5\nanger,0.1,-inf\n")(d)),
+                    "--study", "s"], ["wide.csv", "not a finite number", "row 2", "column 'arousal'", "'-inf'"]),
+    Case("nan attribute value",
+         lambda d: ["attributes", str(text_file("attrs.csv", "emotion,attribute,value\njoy,valence,nan\n")(d)),
+                    "--study", "s"], ["attrs.csv", "not a number", "row 1", "column 'value'"]),
+    Case("inf distance",
+         lambda d: ["similarity", str(text_file("sim.csv", SIM + "r1,joy,anger,3\nr1,joy,fear,inf\n")(d)),
+                    "--study", "s"], ["sim.csv", "not a finite number", "row 2", "column 'distance'", "'inf'"]),
+    Case("inf similarity",
+         lambda d: ["similarity", str(text_file("sim.csv", "rater,emotion_a,emotion_b,similarity\nr1,joy,anger,inf\n")(d)),
+                    "--study", "s", "--scale-min", "1", "--scale-max", "9"],
+         ["sim.csv", "not a finite number", "row 1", "column 'similarity'"]),
+    Case("infinite similarity scale",
+         lambda d: ["similarity", str(text_file("sim.csv", "rater,emotion_a,emotion_b,similarity\nr1,joy,anger,3\n")(d)),
+                    "--study", "s", "--scale-min", "-inf", "--scale-max", "inf"],
+         ["sim.csv", "scale bounds must be finite"]),
+]
+
+# Repeated stimulus ids and broken label lists (item 7).
+REPEATS = [
+    stimuli_case("same generic file given twice", {"mine.csv": "text,label\nI am glad,joy\n"},
+                 ["the same file is given twice", "mine.csv"], repeat=2),
+    stimuli_case("same one-hot file given twice", {"dev.csv": GOOD_ONEHOT}, ["the same file is given twice"],
+                 repeat=2),
+    stimuli_case("one-hot file with a repeated id", {"dev.csv": onehot("hi,0,a1,1,0,0\nho,2,a1,0,0,1\n")},
+                 ["dev.csv", "repeated stimulus id", "row 2", "a1 (also at row 1)"]),
+    stimuli_case("one-hot ids repeated across two files",
+                 {"dev.csv": GOOD_ONEHOT, "test.csv": onehot("other,1,a2,0,1,0\n")},
+                 ["test.csv", "repeated stimulus id", "row 1", "a2 (also at row 2 of", "dev.csv"]),
+    stimuli_case("generic id column repeated", {"mine.csv": "id,text,label\nx,glad,joy\nx,mad,anger\n"},
+                 ["mine.csv", "repeated stimulus id", "row 2", "x (also at row 1)"], "--id-col", "id"),
+    Case("GoEmotions comment id twice with different text",
+         goemotions_dir("good text\t3\tc1\nother text\t2\tc1\n"),
+         ["train.tsv", "repeated stimulus id", "row 2", "c1 (also at row 1)"]),
+    Case("GoEmotions comment id in two splits", goemotions_dir("good text\t3\tc1\n", dev="again\t2\tc1\n"),
+         ["repeated stimulus id", "c1 (also at row 1 of", "train.tsv"]),
+    stimuli_case("one-hot classes = -1", {"dev.csv": onehot("hi,-1,a1,0,0,1\n")},
+                 ["dev.csv", "bad label id", "row 1", "column 'classes'", "'-1'", "0-2"]),
+    stimuli_case("one-hot classes past the columns", {"dev.csv": onehot("hi,3,a1,0,0,1\n")},
+                 ["dev.csv", "bad label id", "row 1", "'3'"]),
+    labels_case("labels.txt repeats a name", b"admiration\namusement\nAdmiration\n",
+                ["line 3", "repeated name (also on line 1)", "'Admiration'"]),
+    labels_case("labels.txt with an unknown name", b"admiration\nhappyness\n", ["line 2", "unknown emotion", "'happyness'"]),
+    labels_case("labels.txt with an empty line inside", b"admiration\n\namusement\n", ["line 2", "empty line"]),
+    labels_case("labels.txt with a NUL byte", b"admiration\nanger\x00\n", ["line 2", "NUL"]),
+    labels_case("labels.txt not UTF-8", b"admiration\namusement\xe9\n", ["not UTF-8", "line 2"]),
+    labels_case("labels.txt empty", b"\n\n", ["the file is empty"]),
+    ratings_case("NUL byte in a rater name", RATINGS_HEADER + "r\x001,joy,valence,7\n",
+                 ["NUL byte in the rater", "row 1", "column 'rater'"]),
+    ratings_case("NUL byte in an attribute name", RATINGS_HEADER + "r1,joy,val\x00ence,7\n",
+                 ["NUL byte in the attribute", "row 1", "column 'attribute'"]),
+    stimuli_case("NUL byte in a stimulus text", {"mine.csv": "text,label\nI am\x00 glad,joy\n"},
+                 ["mine.csv", "NUL byte in the text", "row 1", "column 'text'"]),
+]
+
+# Files that are not readable files, and named ones that do not exist (item 10).
+UNREADABLE = [
+    Case("truncated .csv.gz", lambda d: ["ratings", str(gz_file("ratings.csv.gz", GOOD_RATINGS * 50,
+                                                                  lambda b: b[: len(b) // 2])(d)), "--study", "s"],
+         ["ratings.csv.gz", "truncated gzip file", "row", "expected a complete gzip stream"]),
+    Case("trailing garbage after .csv.gz", lambda d: ["ratings", str(gz_file("ratings.csv.gz", GOOD_RATINGS,
+                                                                              lambda b: b + b"garbage!")(d)), "--study", "s"],
+         ["ratings.csv.gz", "not a valid gzip file", "bytes after the end of the gzip stream", "8 bytes"]),
+    Case(".csv.gz that is not gzip", lambda d: ["ratings", str(text_file("ratings.csv.gz", GOOD_RATINGS)(d)),
+                                                "--study", "s"],
+         ["ratings.csv.gz", "not a valid gzip file", "corrupt gzip stream"]),
+    Case("a directory as the file", special_file("directory"),
+         ["ratings.csv", "expected a file, found a directory"]),
+    Case("a symlink loop as the file", special_file("loop"), ["ratings.csv", "symlink loop"]),
+    Case("a dangling symlink as the file", special_file("dangling"), ["ratings.csv", "symlink to nothing", "gone.csv"]),
+    Case("--emotions file that does not exist",
+         lambda d: ["ratings", str(text_file("ratings.csv", GOOD_RATINGS)(d)), "--study", "s",
+                    "--emotions", str(d / "my_emotions.txt")],
+         ["--emotions file does not exist", "my_emotions.txt"]),
+    Case("--emotions names.txt (relative) that does not exist",
+         lambda d: ["ratings", str(text_file("ratings.csv", GOOD_RATINGS)(d)), "--study", "s",
+                    "--emotions", "names.txt"], ["--emotions file does not exist", "names.txt"]),
+    Case("--emotions file not UTF-8",
+         lambda d: ["ratings", str(text_file("ratings.csv", GOOD_RATINGS)(d)), "--study", "s",
+                    "--emotions", str(text_file("em.txt", b"joy\nang\xe9r\n")(d))], ["em.txt", "not UTF-8", "line 2"]),
+    ratings_case("a 100 kB field is quoted short", RATINGS_HEADER + "r1,joy,valence," + "9" * 100_000 + "x\n",
+                 ["not a number", "row 1", "100,001 characters in all"]),
+    ratings_case("a field past the CSV field limit", RATINGS_HEADER + "r1,joy,valence," + "9" * 200_000 + "\n",
+                 ["field larger than field limit", "row 1"]),
+    Case("release with a directory for a file",
+         release_with(lambda r: _replace_with_dir(r / "Data/raw_data/subjective_comparison/emotions.txt")),
+         ["emotions.txt", "expected a file, found a directory"]),
+    Case("release with a symlink loop for a file",
+         release_with(lambda r: _replace_with_loop(r / "Data/raw_data/subjective_comparison/emotions.txt")),
+         ["emotions.txt", "symlink loop"]),
+]
+
+
+def _replace_with_dir(path: Path) -> None:
+    path.unlink()
+    path.mkdir()
+
+
+def _replace_with_loop(path: Path) -> None:
+    path.unlink()
+    path.symlink_to(path)
+
+
+CASES += NON_FINITE + REPEATS + UNREADABLE
+
+
 @pytest.fixture
 def filled_lake(lake: Lake, tmp_path: Path) -> Lake:
     """A lake that already holds ratings, so 'unchanged' means more than 'still empty'."""
@@ -182,8 +356,21 @@ def filled_lake(lake: Lake, tmp_path: Path) -> Lake:
     return lake
 
 
+@pytest.fixture(scope="module")
+def shared_filled_lake(tmp_path_factory) -> Lake:
+    """One filled lake for all the refusal cases: each asserts it unchanged, so none can leak into the next."""
+    lake = Lake(tmp_path_factory.mktemp("filled") / "lake")
+    lake.init()
+    good = lake.root.parent / "good.csv"
+    good.write_text(GOOD_RATINGS)
+    result = CliRunner().invoke(cli, ["--lake", str(lake.root), "ingest", "ratings", str(good), "--study", "s"])
+    assert result.exit_code == 0, result.output
+    return lake
+
+
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
-def test_bad_input_is_refused_and_the_lake_unchanged(case: Case, filled_lake: Lake, tmp_path: Path) -> None:
+def test_bad_input_is_refused_and_the_lake_unchanged(case: Case, shared_filled_lake: Lake, tmp_path: Path) -> None:
+    filled_lake = shared_filled_lake
     folder = tmp_path / "input"
     folder.mkdir()
     args = case.write(folder)
@@ -196,8 +383,8 @@ def test_bad_input_is_refused_and_the_lake_unchanged(case: Case, filled_lake: La
     assert tree_hashes(filled_lake.root) == before
 
 
-def test_there_are_at_least_fifteen_distinct_bad_inputs() -> None:
-    assert len({c.name for c in CASES}) >= 15
+def test_there_are_at_least_seventy_distinct_bad_inputs() -> None:
+    assert len({c.name for c in CASES}) == len(CASES) >= 70
 
 
 def test_a_utf8_bom_in_the_header_is_accepted(lake: Lake, tmp_path: Path) -> None:
@@ -232,3 +419,98 @@ def test_an_empty_affective_rating_of_a_kept_rater_names_its_column(filled_lake:
     assert result.exit_code == 2
     assert "empty rating" in result.output and "row 1" in result.output and "3_Arousal_1" in result.output
     assert tree_hashes(filled_lake.root) == before
+
+
+def test_a_full_disk_gives_one_line_naming_the_path_and_leaves_the_lake_intact(
+        filled_lake: Lake, tmp_path: Path, monkeypatch) -> None:
+    """ENOSPC injected where the lake writes a staged file (pyarrow's error carries no file name)."""
+    import errno
+
+    import warehouse.lake as lake_module
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "[Errno 28] Error writing bytes to file. Detail: [errno 28] No space left on device")
+
+    monkeypatch.setattr(lake_module.pq, "write_table", full)
+    good = tmp_path / "more.csv"
+    good.write_text(GOOD_RATINGS)
+    before = tree_hashes(filled_lake.root)
+    result = CliRunner().invoke(cli, ["--lake", str(filled_lake.root), "ingest", "ratings", str(good), "--study", "t"])
+    assert result.exit_code == 1, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: no space left on the device while writing ")
+    assert str(filled_lake.root / "ratings" / "study=t") in lines[0]
+    assert tree_hashes(filled_lake.root) == before
+
+
+def test_a_full_disk_elsewhere_is_one_line_too(filled_lake: Lake, tmp_path: Path, monkeypatch) -> None:
+    """An ENOSPC the library did not wrap still reaches the user as one line, exit 1."""
+    import errno
+
+    import ingest.load as load_module
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device", str(filled_lake.root / ".staging" / "x"))
+
+    monkeypatch.setattr(load_module, "sha256_file", full)
+    good = tmp_path / "more.csv"
+    good.write_text(GOOD_RATINGS)
+    before = tree_hashes(filled_lake.root)
+    result = CliRunner().invoke(cli, ["--lake", str(filled_lake.root), "ingest", "ratings", str(good), "--study", "t"])
+    assert result.exit_code == 1
+    assert result.output.count("\n") == 1 and "no space left" in result.output and ".staging" in result.output
+    assert tree_hashes(filled_lake.root) == before
+
+
+@pytest.mark.parametrize("existing", [False, True], ids=["no folder", "empty folder"])
+def test_a_failed_ingest_into_a_new_lake_leaves_no_lake(tmp_path: Path, existing: bool) -> None:
+    target = tmp_path / "new-lake"
+    if existing:
+        target.mkdir()
+        (target / "notes.txt").write_text("the user's own file")
+    release = write_tiny_release(tmp_path / "model_emotion", seed=1)
+    break_log(release)
+    for args in (["model-emotion", str(release)],
+                 ["ratings", str(text_file("r.csv", RATINGS_HEADER + "r1,joy,valence,inf\n")(tmp_path)), "--study", "s"]):
+        result = CliRunner().invoke(cli, ["--lake", str(target), "ingest", *args])
+        assert result.exit_code == 2, result.output
+        if existing:
+            assert sorted(p.name for p in target.iterdir()) == ["notes.txt"]
+        else:
+            assert not target.exists()
+
+
+def test_release_accuracy_for_seeds_without_activations_is_refused(lake: Lake, tmp_path: Path) -> None:
+    from test_extract_released_activations import fake_release
+
+    from ingest.model_emotion_activations import RELEASE_MODEL_DIR, load_released_activations
+    from warehouse.errors import BadInputError
+
+    release = tmp_path / "release"
+    fake_release(release, emotions=("anger", "joy"), seeds=(1,), gz=())
+    path = release / RELEASE_MODEL_DIR / "accuracy.csv"
+    before = tree_hashes(lake.root)
+    for rows, match in [
+        ("anger,1,0.8\njoy,1,0.7\njoy,5,0.9\n", r"seed without released activations.*row 3.*random_seed.*found 5"),
+        ("anger,1,0.8\nfear,1,0.7\n", r"emotion without released activations.*row 2.*sentiment.*'fear'"),
+        ("anger,1,0.8\nanger,1,0.7\n", r"repeated accuracy row.*row 2.*also at row 1"),
+        ("anger,1,nan\n", r"accuracy out of range.*row 1.*accuracy"),
+    ]:
+        path.write_text("sentiment,random_seed,accuracy\n" + rows)
+        with pytest.raises(BadInputError, match=match):
+            load_released_activations(release, lake, {})
+        assert tree_hashes(lake.root) == before
+
+
+def test_bad_input_figures_for_reliability_md() -> None:
+    """The counts quoted in docs/RELIABILITY.md ('Bad input'), recomputed from the suites."""
+    import test_warehouse_confinement as confinement
+    import test_warehouse_query_sandbox as sandbox
+
+    counts = {
+        "ingest bad files": len(CASES),
+        "name flags x bad names": len(confinement.FLAGS) * len(confinement.BAD_NAMES),
+        "query and export attacks": len(sandbox.ATTACKS) + len(sandbox.WHERE_ATTACKS),
+    }
+    assert counts == {"ingest bad files": 74, "name flags x bad names": 252, "query and export attacks": 46}
+    assert sum(counts.values()) == 372

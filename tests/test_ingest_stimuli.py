@@ -38,11 +38,13 @@ def test_goemotions_tsv_keeps_every_label_and_the_split(lake: Lake, tmp_path: Pa
     assert [r["emotion"] for r in got] == ["admiration", "joy", "neutral", "neutral"]
 
 
-def test_goemotions_repeated_comment_ids_fall_back_to_split_and_row(lake: Lake, tmp_path: Path) -> None:
-    go = write_goemotions(tmp_path / "go", "one\t0\tsame\ntwo\t1\tsame\n", dev="three\t2\tsame\n")
-    run(lake, "goemotions", str(go))
-    ids = [r["stimulus_id"] for r in rows(lake, "SELECT stimulus_id FROM stimuli ORDER BY 1")]
-    assert ids == ["dev-1", "train-1", "train-2"]
+def test_goemotions_repeated_comment_ids_are_refused(lake: Lake, tmp_path: Path) -> None:
+    """A comment id twice (here with different texts) would leave `extract` to pick one text arbitrarily."""
+    go = write_goemotions(tmp_path / "go", "one\t0\tc1\ntwo\t1\tc2\n", dev="three\t2\tc1\n")
+    result = CliRunner().invoke(cli, ["--lake", str(lake.root), "ingest", "goemotions", str(go)])
+    assert result.exit_code == 2, result.output
+    message = " ".join(result.output.split())
+    assert "repeated stimulus id" in message and "row 1" in message and "c1" in message and "train.tsv" in message
 
 
 def test_reloading_a_dataset_replaces_it(lake: Lake, tmp_path: Path) -> None:

@@ -3,12 +3,23 @@
 The SQL files use paths relative to the lake (`read_parquet('stimuli/*/*.parquet', ...)`), so they
 run unchanged in a plain `duckdb` shell started in the lake directory; from Python we set
 DuckDB's `file_search_path` to the lake instead of changing the working directory.
+
+User SQL (`emolake query`, `export --where`) runs in a sandbox (`sandboxed_connect`): its own
+in-memory DuckDB instance with the warehouse attached read-only, file access confined by DuckDB's
+`allowed_directories` to the lake's table folders, external access, extension autoloading and
+autoinstalling off, and the configuration locked; plus a statement-type check that also looks
+inside EXPLAIN / EXPLAIN ANALYZE (`check_read_only`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
+import os
+import re
+import shutil
+import tempfile
 import time
 from collections.abc import Iterator
 from importlib import resources
@@ -17,12 +28,17 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from .errors import BadInputError, ReadOnlyQueryError
+from .commit_log import COMMIT_DIR
+from .errors import BadInputError, ReadOnlyQueryError, quote
 from .lake import Lake, write_bytes_atomic
 from .locks import LOCK_DIR, FileLock
+from .tables import TABLES
 
 SQL_PACKAGE = "sql"
-READ_ONLY_STATEMENTS = {"SELECT", "EXPLAIN"}
+READ_ONLY_STATEMENTS = {"SELECT"}  # DESCRIBE, SHOW, SUMMARIZE parse as SELECT; EXPLAIN is looked into
+# `EXPLAIN [ANALYZE] [(options)]` in front of the statement it wraps.
+EXPLAIN_PREFIX = re.compile(r"\s*EXPLAIN\s+(?:ANALY[SZ]E\s+)?(?:\((?:[^()]|\([^()]*\))*\)\s*)?", re.IGNORECASE)
+NO_EXTENSIONS = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
 # Written in the oldest storage format that holds views, so the DuckDB shell from PyPI
 # (`pip install duckdb-cli`, 1.x) and R's duckdb package can open the warehouse too.
 STORAGE_COMPATIBILITY = {"storage_compatibility_version": "v1.0.0"}
@@ -103,9 +119,7 @@ def _open(lake: Lake, read_only: bool) -> duckdb.DuckDBPyConnection:
 @contextlib.contextmanager
 def connect(lake: Lake, read_only: bool = True) -> Iterator[duckdb.DuckDBPyConnection]:
     """A connection to the warehouse with relative paths resolved in the lake."""
-    lake.require()
-    if _views_stale(lake):
-        rebuild_views(lake, only_if_stale=True)
+    _ensure_views(lake)
     con = _open(lake, read_only)
     try:
         _configure(con, lake)
@@ -114,34 +128,129 @@ def connect(lake: Lake, read_only: bool = True) -> Iterator[duckdb.DuckDBPyConne
         con.close()
 
 
-def check_read_only(sql: str) -> None:
-    """Refuse anything but SELECT-like statements (DESCRIBE, SHOW, SUMMARIZE, EXPLAIN are fine)."""
+def _ensure_views(lake: Lake) -> None:
+    lake.require()
+    if _views_stale(lake):
+        rebuild_views(lake, only_if_stale=True)
+
+
+def readable_directories(lake: Lake) -> list[str]:
+    """What user SQL may read: the table folders and the commit log (relative, as the views name them), and the same absolute."""
+    folders = [*TABLES, COMMIT_DIR]
+    return [f"{name}/" for name in folders] + [f"{lake.root / name}/" for name in folders]
+
+
+def symlinks_leading_out(lake: Lake) -> list[Path]:
+    """Links inside the table folders that resolve outside the lake (DuckDB does not follow them for us).
+
+    One `scandir` walk; an entry's link flag comes with the directory listing, so only links are stat'ed.
+    """
+    root = Path(os.path.realpath(lake.root))
+    found: list[Path] = []
+    folders = [str(lake.root / name) for name in (*TABLES, COMMIT_DIR)]
+    while folders:
+        try:
+            entries = list(os.scandir(folders.pop()))
+        except OSError:  # a table folder missing or unreadable: nothing in it can be read either
+            continue
+        for entry in entries:
+            if entry.is_symlink():
+                real = Path(os.path.realpath(entry.path))
+                if root not in real.parents:
+                    found.append(Path(entry.path))
+            elif entry.is_dir(follow_symlinks=False):
+                folders.append(entry.path)
+    return sorted(found)
+
+
+@contextlib.contextmanager
+def sandboxed_connect(lake: Lake) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A connection for user SQL: reads the lake's tables through the views, nothing else, writes nothing.
+
+    A fresh in-memory DuckDB instance (so its locked settings never leak into other connections)
+    with the warehouse attached read-only and set as the default catalog; `allowed_directories`
+    holds only the table folders, `enable_external_access` is off, extensions are neither
+    installed nor loaded automatically, and `lock_configuration` stops SQL from changing any of it.
+    The working directory is the lake while the connection is open (see below).
+    """
+    _ensure_views(lake)
+    outside = symlinks_leading_out(lake)
+    if outside:
+        raise ReadOnlyQueryError("refusing to query: a link in the lake leads outside it", file=str(outside[0]),
+                                 expected="links (if any) that resolve inside the lake",
+                                 found=os.path.realpath(outside[0]))
+    # DuckDB looks for a relative path in the working directory before `file_search_path`, and
+    # checks `allowed_directories` against the path as written: only with the lake as the working
+    # directory do the relative table folders allowed below mean the lake's own.
+    cwd = os.getcwd()
+    spill = tempfile.mkdtemp(prefix="emolake-query-")  # DuckDB's default '.tmp' would land in the lake
+    os.chdir(lake.root)
+    con = duckdb.connect(":memory:", config={**NO_EXTENSIONS, "temp_directory": spill})
     try:
-        statements = duckdb.connect().extract_statements(sql)
+        con.execute("ATTACH ? AS warehouse (READ_ONLY)", [str(lake.database_path)])
+        con.execute("USE warehouse")
+        _configure(con, lake)
+        con.execute("SET allowed_directories = ?", [readable_directories(lake)])
+        con.execute("SET enable_external_access = false")
+        con.execute("SET lock_configuration = true")
+        yield con
+    finally:
+        con.close()
+        os.chdir(cwd)
+        shutil.rmtree(spill, ignore_errors=True)
+
+
+def check_read_only(sql: str) -> None:
+    """Refuse anything but SELECT-like statements (DESCRIBE, SHOW, SUMMARIZE); EXPLAIN only of those.
+
+    EXPLAIN ANALYZE runs the statement it wraps, so `EXPLAIN ANALYZE COPY ... TO` is a COPY.
+    """
+    try:
+        statements = _parser().extract_statements(sql)
     except duckdb.Error as exc:
         raise BadInputError(f"could not parse the query: {exc}") from exc
     if not statements:
         raise BadInputError("the query is empty")
     for statement in statements:
         kind = statement.type.name
-        if kind not in READ_ONLY_STATEMENTS:
+        if kind == "EXPLAIN":
+            prefix = EXPLAIN_PREFIX.match(statement.query)
+            if prefix is None:
+                raise ReadOnlyQueryError("`query` is read-only: cannot see what this EXPLAIN wraps",
+                                         expected="EXPLAIN [ANALYZE] SELECT ...", found=statement.query.strip())
+            check_read_only(statement.query[prefix.end():])
+        elif kind not in READ_ONLY_STATEMENTS:
             raise ReadOnlyQueryError(
                 f"`query` is read-only: refusing a {kind} statement "
-                f"({statement.query.strip()[:60]!r}); write to the lake with emolake commands"
+                f"({quote(statement.query.strip(), 60)}); write to the lake with emolake commands"
             )
+
+
+@functools.lru_cache(maxsize=1)
+def _parser() -> duckdb.DuckDBPyConnection:
+    """An empty in-memory connection that only ever parses (a new DuckDB instance costs tens of ms)."""
+    return duckdb.connect(":memory:", config=NO_EXTENSIONS)
+
+
+def run_error(exc: duckdb.Error, what: str, column: str | None = None) -> BadInputError:
+    """A DuckDB error from user SQL as a BadInputError; reaching outside the lake says so."""
+    if isinstance(exc, duckdb.PermissionException):
+        return ReadOnlyQueryError(f"{what}: refused, user SQL may only read the lake's tables ({exc})",
+                                  column=column)
+    return BadInputError(f"{what}: {exc}", column=column)
 
 
 def query(lake: Lake, sql: str) -> pa.Table:
     """Run read-only `sql` against the warehouse and return the last statement's result."""
     check_read_only(sql)
-    with connect(lake, read_only=True) as con:
+    with sandboxed_connect(lake) as con:
         try:
             statements = con.extract_statements(sql)
             for statement in statements[:-1]:
                 con.execute(statement)
             return con.sql(statements[-1].query).to_arrow_table()
         except duckdb.Error as exc:
-            raise BadInputError(f"query failed: {exc}") from exc
+            raise run_error(exc, "query failed") from exc
 
 
 def table_counts(lake: Lake) -> dict[str, int]:

@@ -4,7 +4,8 @@ Rows stream from DuckDB in record batches, so memory stays flat however large th
 partition keys become ordinary columns typed as declared in `tables.py` (the same type in every
 file, never re-guessed from folder names), and the schema is made portable: no float16, no
 dictionary or large-string columns, so pyarrow, polars and R's arrow read back the same types.
-The file appears atomically (temporary name, then rename).
+The file appears atomically (temporary name, then rename). Rows are read through the same sandbox as
+`emolake query` (a `--where` reads nothing but the lake), and `--out` may not point into the lake.
 """
 
 from __future__ import annotations
@@ -13,14 +14,15 @@ import os
 import uuid
 from pathlib import Path
 
+import duckdb
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 
 from .console import progress_bar
-from .database import check_read_only, connect
-from .errors import BadInputError, NotFoundError
+from .database import check_read_only, run_error, sandboxed_connect
+from .errors import BadInputError, NotFoundError, writing
 from .lake import PARQUET_OPTIONS, Lake
 from .tables import TABLES
 
@@ -85,7 +87,11 @@ def export(lake: Lake, name: str, fmt: str, out: str | os.PathLike, where: str |
     out = Path(out)
     if out.is_dir():
         raise BadInputError("--out must be a file path, not a folder", file=str(out))
-    with connect(lake) as con:
+    real_out, real_root = Path(os.path.realpath(out)), Path(os.path.realpath(lake.root))
+    if real_out == real_root or real_root in real_out.parents:
+        raise BadInputError("--out points inside the lake, which only emolake commands write", file=str(out),
+                            column="--out", expected=f"a path outside {real_root}", found=str(real_out))
+    with sandboxed_connect(lake) as con:
         sql = f"SELECT * FROM {source_sql(con, name)}"
         if where:
             sql += f" WHERE {where}"
@@ -93,13 +99,13 @@ def export(lake: Lake, name: str, fmt: str, out: str | os.PathLike, where: str |
         try:
             total = con.execute(f"SELECT count(*) FROM ({sql})").fetchall()[0][0]
             reader = con.sql(sql).to_arrow_reader(BATCH_ROWS)
-        except Exception as exc:  # duckdb.Error: a bad --where, a broken view
-            raise BadInputError(f"could not read {name!r}: {exc}", column="--where" if where else None) from exc
+        except duckdb.Error as exc:  # a bad --where, a broken view, a read outside the lake
+            raise run_error(exc, f"could not read {name!r}", column="--where" if where else None) from exc
         schema = portable_schema(reader.schema)
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = out.with_name(f".{out.name}.{uuid.uuid4().hex}.tmp")
         try:
-            with progress_bar("rows") as bar:
+            with writing(out), progress_bar("rows") as bar:
                 task = bar.add_task(f"export {name}", total=total)
                 with _writer(fmt, tmp, schema) as write:
                     for batch in reader:

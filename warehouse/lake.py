@@ -27,8 +27,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from . import commit_log
-from .errors import EmolakeError, LockedError, NotFoundError, ReplaceRefusedError
+from .errors import EmolakeError, LockedError, NotFoundError, ReplaceRefusedError, writing
 from .locks import LOCK_DIR, FileLock, lock_file_name
+from .names import check_name, check_partition_value, inside_lake
 from .tables import TABLES, TableSpec
 from .version import code_version
 
@@ -87,11 +88,14 @@ def write_bytes_atomic(data: bytes, path: Path) -> None:
 
 
 def partition_path(spec: TableSpec, values: Mapping[str, object]) -> str:
-    """'dataset=goemotions' style relative folder for one partition of `spec`."""
+    """'dataset=goemotions' style relative folder for one partition of `spec`.
+
+    Every value must be a valid name (`warehouse.names`): no '/', '..', '=', NUL, seed value, ...
+    """
     missing = [k for k in spec.partition_names if k not in values]
     if missing:
         raise EmolakeError(f"table {spec.name}: partition keys {missing} missing")
-    return "/".join(f"{k}={values[k]}" for k in spec.partition_names)
+    return "/".join(f"{k}={check_partition_value(k, values[k], pa.types.is_integer(t))}" for k, t in spec.partition_by)
 
 
 class Lake:
@@ -365,8 +369,10 @@ class LakeTransaction:
         final_dir = self.lake.table_dir(name) / rel if rel else self.lake.table_dir(name)
         final = final_dir / (part_name or f"part-{self.load_id}-{len(self._files):05d}.parquet")
         staged = self.staging / name / rel / final.name
+        self._confine(final, staged)
         staged.parent.mkdir(parents=True, exist_ok=True)
-        pq.write_table(table, staged, **{**PARQUET_OPTIONS, **spec.write_options})
+        with writing(final):
+            pq.write_table(table, staged, **{**PARQUET_OPTIONS, **spec.write_options})
         if replace:
             self._replace.add((name, rel))
         self._files.append((staged, final, commit_log.entry(
@@ -381,13 +387,25 @@ class LakeTransaction:
 
     def write_json(self, relpath: str, obj: object) -> Path:
         """Stage a JSON side file (validation results, run manifests) at `relpath` in the lake."""
+        for part in Path(relpath).parts:  # 'validation', 'study=s', '<load_id>-part.json': names only
+            for piece in part.removesuffix(".json").split("=", 1):
+                check_name(piece, "file name")
         final = self.lake.root / relpath
         staged = self.staging / "_json" / relpath
+        self._confine(final, staged)
         staged.parent.mkdir(parents=True, exist_ok=True)
-        staged.write_text(json.dumps(obj, indent=2, default=str, sort_keys=True))
+        with writing(final):
+            staged.write_text(json.dumps(obj, indent=2, default=str, sort_keys=True))
         self._files.append((staged, final, commit_log.entry(
             self.load_id, self.command, "add", JSON_TABLE, "", commit_log.relpath(self.lake.root, final))))
         return final
+
+    def _confine(self, final: Path, staged: Path) -> None:
+        """A file this transaction writes has a valid name, and it and its folder resolve inside the lake."""
+        check_name(final.name, "file name")
+        for path in (final, staged):
+            inside_lake(self.lake.root, path)
+            inside_lake(self.lake.root, path.parent)
 
     def commit(self) -> None:
         if not self._files:
@@ -433,7 +451,7 @@ class LakeTransaction:
             moved.clear()  # published: the files belong to the lake now
             for i, f in enumerate(gone):  # already logically removed: a failure here loses nothing
                 with contextlib.suppress(OSError):
-                    (self.lake.root / f.path).unlink()
+                    inside_lake(self.lake.root, self.lake.root / f.path).unlink()
                 commit_log.fault_point(f"commit:deleted:{i}")
         finally:
             for path in moved:  # not published (an error above): the files go again

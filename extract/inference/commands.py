@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import click
 
+from analysis.commands import allow_incomplete_option
 from extract.choices import MODES, POOLINGS, READOUTS
 from extract.models.families import NEURONS
 
@@ -134,11 +135,12 @@ def infer(lake, model, dataset, readout, task, emotions, seed, fit_split, select
 @click.option("--save-predictions", is_flag=True,
               help="Store every condition's predictions (one row per stimulus, task and condition).")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@allow_incomplete_option
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.pass_obj
 def ablate(lake, run_set, study, attributes, ks, controls, layer_matched, scope, mode, value, model, neuron, dataset,
            readout, seed, fit_split, select_split, report_split, max_per_emotion, conditions_per_pass, batch_size,
-           save_predictions, device, as_json) -> None:
+           save_predictions, device, allow_incomplete, as_json) -> None:
     """Ablate attribute-specific neurons and random controls; score emotion inference under each.
 
     Fits (or reuses) the read-out on the fit split, evaluates unablated, attribute and control
@@ -150,6 +152,7 @@ def ablate(lake, run_set, study, attributes, ks, controls, layer_matched, scope,
       emolake --lake lake ablate --run-set minilm-goemotions --study li2024 --k 500,1000,2000 --controls 10
       emolake --lake lake ablate --run-set minilm-goemotions --attributes valence,arousal --k 500 --layer-matched
     """
+    from analysis.lake_inputs import require_complete_runs
     from extract.ablation.sweep import SweepConfig, read_attribute_neurons, run_sweep
     from extract.inference.run import InferenceConfig, fit_or_load_inference, load_stimuli
     from extract.models.loading import load_model
@@ -157,6 +160,7 @@ def ablate(lake, run_set, study, attributes, ks, controls, layer_matched, scope,
     from warehouse.errors import BadInputError
 
     lake.require()
+    require_complete_runs(lake, run_set, allow_incomplete)
     try:
         k_values = sorted({int(k) for k in ks.split(",") if k.strip()})
     except ValueError as exc:
