@@ -244,10 +244,10 @@ register(_spec(
     "searchlight_results", {"run_set": pa.string(), "study": pa.string()}, {
         "neuron": pa.int32(), "layer": pa.int32(), "unit": pa.int32(), "attribute": pa.string(),
         "tau": pa.float64(), "p": pa.float64(), "q": pa.float64(), "q_monotone": pa.float64(),
-        "q_study": pa.float64(),
+        "q_study": pa.float64(), "inference": pa.string(), "p_asymptotic": pa.float64(),
     },
-    "Per neuron and attribute: Kendall tau-b of the neuron RDM with the attribute RDM, one-sided p, "
-    "q in the chosen FDR mode and in both.",
+    "Per neuron and attribute: Kendall tau-b of the neuron RDM with the attribute RDM, one-sided p by the "
+    "inference named in `inference` (permutation or asymptotic), the asymptotic p, q in the chosen FDR mode and in both.",
 ))
 
 register(_spec(
