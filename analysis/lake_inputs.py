@@ -16,7 +16,7 @@ from warehouse.database import connect
 from warehouse.errors import BadInputError, NotFoundError
 from warehouse.lake import Lake
 
-from .rdm import pair_indices
+from .rdm import pair_indices, tie_exact
 
 EXCLUDED_EMOTIONS = ("neutral",)
 
@@ -154,11 +154,11 @@ def human_rdm(lake: Lake, study: str, emotions: list[str]) -> np.ndarray:
     if np.isnan(vector).any():
         raise BadInputError(f"study {study!r}: human_rdm lacks {int(np.isnan(vector).sum())} of the {len(vector)} "
                             "emotion pairs", expected="a distance for every pair")
-    return vector
+    return tie_exact(vector)  # a mean computed in SQL: equal means must stay equal floats
 
 
 def rater_rdms(lake: Lake, study: str, emotions: list[str]) -> tuple[list[str], np.ndarray]:
-    """(raters, per-rater RDMs [n_raters, n_pairs], NaN where a rater judged no pair)."""
+    """(raters, per-rater RDMs [n_raters, n_pairs], NaN where a rater judged no pair), tie-exact."""
     table = fetch(lake, """
         SELECT rater, emotion_a, emotion_b, avg(distance) AS distance FROM similarity_judgments
         WHERE study = ? GROUP BY rater, emotion_a, emotion_b ORDER BY rater
@@ -167,7 +167,7 @@ def rater_rdms(lake: Lake, study: str, emotions: list[str]) -> tuple[list[str], 
     rater_column = np.array(table.column("rater").to_pylist(), dtype=object)
     rdms = np.stack([_pair_vector(table.filter(pa.array(rater_column == r)), emotions) for r in raters]) \
         if raters else np.empty((0, len(emotions) * (len(emotions) - 1) // 2))
-    return raters, rdms
+    return raters, tie_exact(rdms.T).T if raters else rdms
 
 
 def shared_emotions(*groups: list[str]) -> list[str]:
