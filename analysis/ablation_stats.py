@@ -341,8 +341,12 @@ def render_masking_section(lake: Lake, run_set: str = "li2024-roberta", study: s
                avg(delta) AS delta, avg(-delta_unablated) AS drop_from_unablated,
                count(*) FILTER (WHERE q < {alpha}) AS n_emotions_worse
         FROM ablation_summary WHERE {where} AND k = {int(k)} GROUP BY attribute ORDER BY delta""").to_pandas()
-    link = query(lake, f"SELECT k, mean_r, ci_low, ci_high, t, p, n_emotions_positive, n_emotions "
-                       f"FROM importance_link WHERE {where} ORDER BY k").to_pandas()
+    link = query(lake, f"SELECT k, mean_r, ci_low, ci_high, t, p, n_emotions_positive, n_emotions, n_emotions_r_one, "
+                       f"n_emotions_r_nan FROM importance_link WHERE {where} ORDER BY k").to_pandas()
+    drop = query(lake, f"SELECT DISTINCT \"drop\" FROM importance_link WHERE {where}").column(0).to_pylist()
+    drop_text = {"vs-control": "the attribute's random-control accuracy - its ablated accuracy (the study's "
+                               "definition, `--drop vs-control`)",
+                 "vs-unablated": "unablated - ablated accuracy (`--drop vs-unablated`)"}
     worse = emotions[emotions["q"] < alpha]["emotion"].tolist()
     unit = query(lake, f"SELECT DISTINCT unit FROM ablation_tests WHERE {where} AND level = 'attribute'").column(0)
     parts = [
@@ -371,9 +375,11 @@ def render_masking_section(lake: Lake, run_set: str = "li2024-roberta", study: s
         "",
         "### Accuracy drop vs human attribute importance, every k",
         "",
-        "Per emotion, Pearson r across attributes between the drop (unablated - ablated accuracy) and the "
+        f"Per emotion, Pearson r across attributes between the drop "
+        f"({'; '.join(drop_text.get(d, str(d)) for d in drop) or '-'}) and the "
         "attribute's importance in human similarity judgments (tau of the human RDM vs the attribute RDM); "
-        "Fisher-z mean over emotions with its 95% CI, and a two-sided one-sample t-test of the z values.",
+        "Fisher-z mean over emotions with its 95% CI, and a two-sided one-sample t-test of the z values "
+        "(emotions with r = +-1 or an undefined r are left out and counted in n_emotions_r_one / _r_nan).",
         "",
         _markdown(link) if len(link) else "_Not computed: human attribute importance is missing (run `rsa`, "
                                           "then `emolake ablation-stats`)._",
