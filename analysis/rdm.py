@@ -7,7 +7,7 @@ same order as the `model_rdm`, `attribute_rdm` and `human_rdm` views (emotion_a 
 `scipy.spatial.distance.pdist` (whose condensed order is this one); per-feature |a_i - a_j| is
 computed here, because pdist computes one RDM per call and the searchlight needs 36,864 at once.
 
-Every RDM is made tie-exact (`tie_exact`): distances are rounded to `TIE_DIGITS` significant
+Every RDM of ratings or patterns is made tie-exact (`tie_exact`): distances are rounded to `TIE_DIGITS` significant
 digits of the RDM's largest distance, so that distances equal in exact arithmetic (which floating
 point leaves ~1e-16 apart: |0.3 - 0.1| != |0.5 - 0.3|) are equal floats and rank statistics
 (Kendall tau-b, Spearman) count them as ties, as they would on the exact values.
@@ -76,15 +76,19 @@ def rdm(patterns: np.ndarray, metric: str = "correlation") -> np.ndarray:
 
 
 def feature_rdms(patterns: np.ndarray) -> np.ndarray:
-    """Per-feature RDMs |a_i - a_j| averaged over runs, tie-exact: patterns [n_runs, n_items,
-    n_features] or [n_items, n_features] -> [n_pairs, n_features] (float64)."""
+    """Per-feature RDMs |a_i - a_j| averaged over runs: patterns [n_runs, n_items, n_features] or
+    [n_items, n_features] -> [n_pairs, n_features] (float64).
+
+    Not rounded by `tie_exact`: activations are float32, so their differences are exact in float64
+    and so are the sums over runs (equal exact means are equal floats already), while rounding to
+    digits of the largest distance would merge distinct small distances of near-zero activations."""
     patterns = np.asarray(patterns)
     if patterns.ndim == 2:
-        return rdm(patterns, "absolute")
+        patterns = patterns[None]
     total = absolute_difference(np.asarray(patterns[0], dtype=np.float64))
     for run in patterns[1:]:
         total += absolute_difference(np.asarray(run, dtype=np.float64))
-    return tie_exact(total / len(patterns))
+    return total / len(patterns)
 
 
 def model_rdm(profiles: np.ndarray, metric: str = "correlation") -> np.ndarray:

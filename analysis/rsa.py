@@ -3,7 +3,8 @@ model RDM of a run set against the human RDM and against each attribute RDM (wit
 partitioning over all attribute RDMs). Results replace their partitions in one transaction.
 
 p: one-sided asymptotic p (positive association); p_perm: permutation over emotion labels of
-the target RDM (rows and columns together). CIs: percentile bootstrap over raters (human RDM)
+the target RDM (rows and columns together). CIs: BCa bootstrap (bias-corrected: the resamples of a mean
+RDM over raters sit below the estimate) over raters (human RDM)
 and over emotions (pairs of an emotion with itself dropped).
 
 Target 'human_raters' is the mean over raters of compare(rater RDM, model RDM): the quantity
@@ -62,7 +63,8 @@ def run_rsa(
     attribute_rdms = rdm(attributes.values, "absolute")  # [n_pairs, n_attributes]
     params = {"metric": metric, "method": method, "n_perm": n_perm, "n_boot": n_boot,
               "attributes_study": attributes_study or study,
-              "alternative": "greater", "permuted": "emotion labels of the second RDM"}
+              "alternative": "greater", "permuted": "emotion labels of the second RDM",
+              "ci": "bca (bootstrap over raters / emotions, bias-corrected and accelerated)"}
 
     profiles = None
     if run_set is not None:
