@@ -42,6 +42,9 @@ def _print(title: str, summary: dict, as_json: bool) -> None:
 def rsa(ctx, study, run_set, metric, method, n_perm, n_boot, seed, attributes_study, as_json) -> None:
     """Representational similarity: human attribute importance, noise ceiling, model vs human and attributes.
 
+    Computes every part the study's inputs allow (a study with attribute values but no similarity
+    judgments gets the model-vs-attribute parts) and lists the skipped parts and why.
+
     Writes attribute_importance, noise_ceiling and (with --run-set) model_rsa and
     model_variance_partition; earlier results of the same study / run set, metric and method
     are replaced, those of other metrics and methods kept. Takes about a minute or two with

@@ -145,6 +145,15 @@ def _pair_vector(table: pa.Table, emotions: list[str]) -> np.ndarray:
     return square[i, j]
 
 
+def human_emotions(lake: Lake, study: str) -> list[str]:
+    """Sorted emotions of the study's `human_rdm` (neutral excluded); NotFoundError if it has none."""
+    table = fetch(lake, "SELECT emotion_a, emotion_b FROM human_rdm WHERE study = ?", [study])
+    if table.num_rows == 0:
+        raise NotFoundError(f"study {study!r} has no human similarity judgments (human_rdm is empty)")
+    names = set(table.column("emotion_a").to_pylist()) | set(table.column("emotion_b").to_pylist())
+    return sorted(names - set(EXCLUDED_EMOTIONS))
+
+
 def human_rdm(lake: Lake, study: str, emotions: list[str]) -> np.ndarray:
     """The study's mean human RDM over `emotions` [n_pairs] from the `human_rdm` view."""
     table = fetch(lake, "SELECT emotion_a, emotion_b, distance FROM human_rdm WHERE study = ?", [study])

@@ -18,12 +18,12 @@ import numpy as np
 import pyarrow as pa
 
 from warehouse.console import progress_bar
-from warehouse.errors import BadInputError
+from warehouse.errors import BadInputError, NotFoundError
 from warehouse.lake import Lake
 
 from .compare import METHODS, compare, compare_test
 from .inference import bootstrap_items, bootstrap_raters, noise_ceiling, permutation_test, variance_partition
-from .lake_inputs import fetch, attribute_values, emotion_profiles, human_rdm, rater_rdms, shared_emotions
+from .lake_inputs import attribute_values, emotion_profiles, fetch, human_emotions, human_rdm, rater_rdms, shared_emotions
 from .rdm import METRICS, model_rdm, rdm, subset
 from .records import NO_RUN_SET, analysis_record, nullable
 
@@ -45,78 +45,122 @@ def _row(target_rdm: np.ndarray, other: np.ndarray, method: str, n_perm: int, se
     return {"tau": value, "p": p, "p_perm": p_perm, "n_perm": n_perm, "n_pairs": len(target_rdm)}
 
 
+def _optional(read, *args):
+    """`read(*args)`, or (None, reason) when the study lacks that input."""
+    try:
+        return read(*args), None
+    except NotFoundError as exc:
+        return None, str(exc)
+
+
 def run_rsa(
     lake: Lake, study: str, run_set: str | None = None, metric: str = "correlation", method: str = "tau_b",
     n_perm: int = 10_000, n_boot: int = 1_000, seed: int = 0, progress: bool = True,
     attributes_study: str | None = None,
 ) -> dict:
-    """Attribute importance + noise ceiling of `study`, and (with `run_set`) model RSA; returns a summary.
+    """Every RSA part the inputs allow; returns a summary whose `skipped` says which parts were not
+    computed and why. Human parts: attribute importance (needs attribute values and similarity
+    judgments), noise ceiling (judgments of two or more raters); model parts (with `run_set`):
+    model vs human (judgments), model vs attributes and variance partitioning (attribute values).
 
     The attribute table comes from `attributes_study` (default: `study`), e.g. to use the published
     attributes with another study's similarity judgments."""
     _check(method, metric, n_perm, n_boot)
-    attributes = attribute_values(lake, attributes_study or study)
-    emotions = shared_emotions(attributes.emotions)
-    human = human_rdm(lake, study, emotions)
-    raters, per_rater = rater_rdms(lake, study, emotions)
-    attributes = attributes.select(emotions)
-    attribute_rdms = rdm(attributes.values, "absolute")  # [n_pairs, n_attributes]
+    attributes, no_attributes = _optional(attribute_values, lake, attributes_study or study)
+    judged, no_judgments = _optional(human_emotions, lake, study)
+    if attributes is None and judged is None:
+        raise NotFoundError(f"study {study!r} has neither attribute values nor similarity judgments",
+                            expected="emotion_attributes or similarity_judgments of the study (ingest them first)")
+    emotions = shared_emotions(*[e for e in (attributes.emotions if attributes else None, judged) if e is not None])
+    human = per_rater = None
+    raters: list[str] = []
+    if judged is not None:
+        human = human_rdm(lake, study, emotions)
+        raters, per_rater = rater_rdms(lake, study, emotions)
+    attribute_names: list[str] = []
+    attribute_rdms = None
+    if attributes is not None:
+        attributes = attributes.select(emotions)
+        attribute_names = attributes.attributes
+        attribute_rdms = rdm(attributes.values, "absolute")  # [n_pairs, n_attributes]
+    skipped = {}
+    if attributes is None:
+        skipped["attribute_importance"] = skipped["model_vs_attributes"] = f"no attribute values: {no_attributes}"
+    if judged is None:
+        skipped["attribute_importance"] = skipped["noise_ceiling"] = skipped["model_vs_human"] = \
+            f"no similarity judgments: {no_judgments}"
+    elif len(raters) < 2:
+        skipped["noise_ceiling"] = f"needs two or more raters, the study has {len(raters)}"
+    if run_set is None:
+        for part in ("model_vs_human", "model_vs_attributes"):
+            skipped.setdefault(part, "no --run-set")
     params = {"metric": metric, "method": method, "n_perm": n_perm, "n_boot": n_boot,
               "attributes_study": attributes_study or study,
               "alternative": "greater", "permuted": "emotion labels of the second RDM",
-              "ci": "bca (bootstrap over raters / emotions, bias-corrected and accelerated)"}
+              "ci": "bca (bootstrap over raters / emotions, bias-corrected and accelerated)",
+              "skipped": skipped}
 
     profiles = None
     if run_set is not None:
         profiles = emotion_profiles(lake, run_set)
         model_emotions = shared_emotions(profiles.emotions, emotions)  # the model part uses these
         profiles = profiles.select(model_emotions)
-        human_m, attribute_rdms_m = subset(human, emotions, model_emotions), subset(attribute_rdms, emotions, model_emotions)
-        per_rater_m = subset(per_rater, emotions, model_emotions) if len(raters) else per_rater
+        if human is not None:
+            human_m = subset(human, emotions, model_emotions)
+            per_rater_m = subset(per_rater, emotions, model_emotions) if len(raters) else per_rater
+        if attribute_rdms is not None:
+            attribute_rdms_m = subset(attribute_rdms, emotions, model_emotions)
 
-    steps = len(attributes.attributes) + 1 + (len(attributes.attributes) + 2 if profiles is not None else 0)
+    both = human is not None and attribute_rdms is not None
+    steps = (len(attribute_names) if both else 0) + 1 + (len(attribute_names) + 2 if profiles is not None else 0)
     importance, rsa_rows, partition_rows = [], [], []
+    ceiling = None
     with progress_bar("comparisons") as bar:
         task = bar.add_task("rsa", total=steps, visible=progress)
-        for k, attribute in enumerate(attributes.attributes):
+        for k, attribute in enumerate(attribute_names if both else []):
             row = _row(human, attribute_rdms[:, k], method, n_perm, seed)
             ci = bootstrap_raters(per_rater, attribute_rdms[:, k], method, n_boot, seed) if n_boot and len(raters) > 1 else None
             importance.append({"attribute": attribute, "method": method, **row,
                                "ci_raters_low": ci.ci_low if ci else np.nan, "ci_raters_high": ci.ci_high if ci else np.nan,
                                "n_boot": n_boot if ci else 0, "n_raters": len(raters)})
             bar.advance(task)
-        ceiling = noise_ceiling(per_rater, method) if len(raters) > 1 else None
+        if len(raters) > 1:
+            ceiling = noise_ceiling(per_rater, method)
         bar.advance(task)
 
         if profiles is not None:
             model = model_rdm(profiles.values, metric)  # [n_pairs], mean over runs
-            human, per_rater, attribute_rdms = human_m, per_rater_m, attribute_rdms_m
-            row = _row(human, model, method, n_perm, seed)
-            items = bootstrap_items(human, model, method, n_boot, seed) if n_boot else None
-            by_raters = bootstrap_raters(per_rater, model, method, n_boot, seed) if n_boot and len(raters) > 1 else None
-            rsa_rows.append({"target": "human", "metric": metric, "method": method, **row,
-                             "ci_emotions_low": items.ci_low if items else np.nan,
-                             "ci_emotions_high": items.ci_high if items else np.nan,
-                             "ci_raters_low": by_raters.ci_low if by_raters else np.nan,
-                             "ci_raters_high": by_raters.ci_high if by_raters else np.nan, "n_boot": n_boot})
-            if len(raters) > 1:  # the quantity the noise ceiling bounds: mean over raters of compare(rater, model)
-                single = np.mean([compare(r, model, method) for r in per_rater])
-                rsa_rows.append({"target": "human_raters", "metric": metric, "method": method, "tau": single,
-                                 "p": np.nan, "p_perm": np.nan, "n_perm": 0, "n_pairs": len(model),
-                                 "ci_emotions_low": np.nan, "ci_emotions_high": np.nan, "ci_raters_low": np.nan,
-                                 "ci_raters_high": np.nan, "n_boot": 0})
+            if human is not None:
+                human, per_rater = human_m, per_rater_m
+                row = _row(human, model, method, n_perm, seed)
+                items = bootstrap_items(human, model, method, n_boot, seed) if n_boot else None
+                by_raters = bootstrap_raters(per_rater, model, method, n_boot, seed) if n_boot and len(raters) > 1 else None
+                rsa_rows.append({"target": "human", "metric": metric, "method": method, **row,
+                                 "ci_emotions_low": items.ci_low if items else np.nan,
+                                 "ci_emotions_high": items.ci_high if items else np.nan,
+                                 "ci_raters_low": by_raters.ci_low if by_raters else np.nan,
+                                 "ci_raters_high": by_raters.ci_high if by_raters else np.nan, "n_boot": n_boot})
+                if len(raters) > 1:  # the quantity the noise ceiling bounds: mean over raters of compare(rater, model)
+                    single = np.mean([compare(r, model, method) for r in per_rater])
+                    rsa_rows.append({"target": "human_raters", "metric": metric, "method": method, "tau": single,
+                                     "p": np.nan, "p_perm": np.nan, "n_perm": 0, "n_pairs": len(model),
+                                     "ci_emotions_low": np.nan, "ci_emotions_high": np.nan, "ci_raters_low": np.nan,
+                                     "ci_raters_high": np.nan, "n_boot": 0})
             bar.advance(task)
-            for k, attribute in enumerate(attributes.attributes):
-                row = _row(model, attribute_rdms[:, k], method, n_perm, seed)
-                rsa_rows.append({"target": attribute, "metric": metric, "method": method, **row,
-                                 "ci_emotions_low": np.nan, "ci_emotions_high": np.nan,
-                                 "ci_raters_low": np.nan, "ci_raters_high": np.nan, "n_boot": 0})
-                bar.advance(task)
-            split = variance_partition(model, attribute_rdms, attributes.attributes)
-            partition_rows = [{"metric": metric, "term": "all", "r2": split.r2, "unique_r2": np.nan, "beta": np.nan},
-                              {"metric": metric, "term": "shared", "r2": np.nan, "unique_r2": split.shared, "beta": np.nan}]
-            partition_rows += [{"metric": metric, "term": a, "r2": np.nan, "unique_r2": split.unique[a],
-                                "beta": split.beta[a]} for a in attributes.attributes]
+            if attribute_rdms is not None:
+                attribute_rdms = attribute_rdms_m
+                for k, attribute in enumerate(attribute_names):
+                    row = _row(model, attribute_rdms[:, k], method, n_perm, seed)
+                    rsa_rows.append({"target": attribute, "metric": metric, "method": method, **row,
+                                     "ci_emotions_low": np.nan, "ci_emotions_high": np.nan,
+                                     "ci_raters_low": np.nan, "ci_raters_high": np.nan, "n_boot": 0})
+                    bar.advance(task)
+                split = variance_partition(model, attribute_rdms, attribute_names)
+                partition_rows = [{"metric": metric, "term": "all", "r2": split.r2, "unique_r2": np.nan, "beta": np.nan},
+                                  {"metric": metric, "term": "shared", "r2": np.nan, "unique_r2": split.shared,
+                                   "beta": np.nan}]
+                partition_rows += [{"metric": metric, "term": a, "r2": np.nan, "unique_r2": split.unique[a],
+                                    "beta": split.beta[a]} for a in attribute_names]
             bar.advance(task)
 
     command = f"rsa --study {study}" + (f" --run-set {run_set}" if run_set else "") + f" --seed {seed}"
@@ -148,11 +192,13 @@ def run_rsa(
         "metric": metric, "permutations": n_perm, "bootstrap": n_boot, "seed": seed,
         "noise_ceiling": [round(ceiling.lower, 4), round(ceiling.upper, 4)] if ceiling else None,
         "attribute_importance": {r["attribute"]: round(r["tau"], 4) for r in importance},
+        "skipped": skipped,
     }
-    if rsa_rows:
-        human_row = rsa_rows[0]
-        summary.update({"model_vs_human": round(human_row["tau"], 4), "model_vs_human_p_perm": human_row["p_perm"],
-                        "model_r2_attributes": round(partition_rows[0]["r2"], 4)})
+    human_row = next((r for r in rsa_rows if r["target"] == "human"), None)
+    if human_row:
+        summary.update({"model_vs_human": round(human_row["tau"], 4), "model_vs_human_p_perm": human_row["p_perm"]})
+    if partition_rows:
+        summary["model_r2_attributes"] = round(partition_rows[0]["r2"], 4)
     return summary
 
 
