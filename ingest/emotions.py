@@ -15,7 +15,11 @@ NEUTRAL = "neutral"
 
 
 def normalise_emotion(name: str) -> str:
-    """'  Admiration ' -> 'admiration'; inner whitespace and hyphens collapse to '_'."""
+    """The one normal form of an emotion name, used for every source (`--emotions`, stimulus labels,
+    ratings, attribute tables, similarity judgments): lower case, outer whitespace stripped, inner
+    runs of whitespace and hyphens collapsed to '_'; other punctuation is kept.
+    '  Admiration ' -> 'admiration', 'Aesthetic Appreciation' -> 'aesthetic_appreciation',
+    'empathic  pain' -> 'empathic_pain'."""
     return re.sub(r"[\s\-]+", "_", str(name).strip().lower())
 
 # The default set of known emotion names: the 27 GoEmotions emotions and neutral.
@@ -23,11 +27,12 @@ DEFAULT_EMOTIONS: tuple[str, ...] = GOEMOTIONS_27 + (NEUTRAL,)
 
 
 def emotion_set(spec: str | None) -> tuple[str, ...]:
-    """Known emotions from a comma-separated list or a file of names (one a line); default GoEmotions + neutral."""
+    """Known emotions from a comma-separated list or a file of names (one a line, so a name may hold
+    spaces: 'empathic pain'), normalised; default GoEmotions + neutral."""
     if not spec:
         return DEFAULT_EMOTIONS
     from pathlib import Path
 
     path = Path(spec)
-    names = path.read_text(encoding="utf-8-sig").split() if path.is_file() else spec.split(",")
+    names = path.read_text(encoding="utf-8-sig").splitlines() if path.is_file() else spec.split(",")
     return tuple(dict.fromkeys(normalise_emotion(n) for n in names if n.strip()))
