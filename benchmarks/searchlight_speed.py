@@ -84,12 +84,12 @@ def main() -> None:
           f"{neuron_rdms.shape[0]} pairs, {neuron_rdms.shape[0] * (neuron_rdms.shape[0] - 1) // 2:,} pairs of pairs")
 
     start = time.perf_counter()
-    stats_ours = searchlight_tau(neuron_rdms, attribute_rdms)
+    stats_ours = searchlight_tau(neuron_rdms, attribute_rdms, "asymptotic")
     ours = time.perf_counter() - start
     print(f"ours (float64, the default; tau-b + one-sided p + both FDR q): {ours:.1f} s  ({n_tests / ours:,.0f} tests/s)")
 
     start = time.perf_counter()
-    searchlight_tau(neuron_rdms.astype(np.float32), attribute_rdms)
+    searchlight_tau(neuron_rdms.astype(np.float32), attribute_rdms, "asymptotic")
     ours32 = time.perf_counter() - start
     print(f"ours (--precision float32): {ours32:.1f} s  ({n_tests / ours32:,.0f} tests/s)")
 
