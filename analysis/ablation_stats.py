@@ -115,12 +115,30 @@ def emotion_tests(results: pd.DataFrame, alternative: str = ALTERNATIVE) -> pd.D
     return tests
 
 
-def accuracy_drops(results: pd.DataFrame) -> pd.DataFrame:
-    """Per emotion, attribute and k: drop = mean unablated accuracy - mean attribute-ablated accuracy."""
-    unablated = results[results["condition"] == "unablated"].groupby("emotion")["accuracy"].mean()
+DROPS = ("vs-control", "vs-unablated")
+DEFAULT_DROP = "vs-control"  # the study's definition
+
+
+def accuracy_drops(results: pd.DataFrame, drop: str = DEFAULT_DROP) -> pd.DataFrame:
+    """Per emotion, attribute and k: the accuracy drop caused by ablating the attribute's neurons.
+
+    `drop` 'vs-control' (the study's): mean accuracy with the attribute's random control sets
+    ablated (its own draws, plus draws shared by all attributes) - mean attribute-ablated accuracy.
+    'vs-unablated': mean unablated accuracy - mean attribute-ablated accuracy. With many random
+    draws shared by all attributes the two differ by a constant per emotion and k, so they give the
+    same r across attributes; with one draw per attribute (the study) they do not.
+    """
+    if drop not in DROPS:
+        raise BadInputError("unknown drop definition", expected=f"one of {DROPS}", found=drop)
     attr = results[results["condition"] == "attribute"]
     drops = attr.groupby(["emotion", "attribute", "k"], as_index=False)["accuracy"].mean()
-    drops["drop"] = drops["emotion"].map(unablated) - drops["accuracy"]
+    if drop == "vs-unablated":
+        unablated = results[results["condition"] == "unablated"].groupby("emotion")["accuracy"].mean()
+        drops["drop"] = drops["emotion"].map(unablated) - drops["accuracy"]
+    else:
+        control = control_rows(results).groupby(["emotion", "attribute", "k"])["accuracy"].mean().rename("control")
+        drops = drops.join(control, on=["emotion", "attribute", "k"])
+        drops["drop"] = drops["control"] - drops["accuracy"]
     return drops[["emotion", "attribute", "k", "drop"]]
 
 
@@ -143,15 +161,25 @@ def importance_correlations(drops: pd.DataFrame, importance: pd.Series) -> pd.Da
 
 
 def fisher_mean_test(r: np.ndarray, confidence: float = 0.95) -> dict:
-    """Fisher-z mean of correlations, its CI back-transformed to r, and a two-sided one-sample t-test of z."""
+    """Fisher-z mean of correlations, its CI back-transformed to r, and a two-sided one-sample t-test of z.
+
+    r = +-1 has no finite z (clipping it to z ~ 14 lets one emotion dominate the mean) and NaN r
+    (a constant drop or importance) has none at all: both are left out of the mean and the test
+    and counted (`n_emotions_r_one`, `n_emotions_r_nan`); `n_emotions` is the number tested.
+    """
     r = np.asarray(r, dtype=float)
+    n_nan = int(np.isnan(r).sum())
     r = r[~np.isnan(r)]
+    n_one = int((np.abs(r) >= 1).sum())
+    positive = int((r > 0).sum())
+    r = r[np.abs(r) < 1]
     n = len(r)
     out = {"n_emotions": n, "mean_r": math.nan, "ci_low": math.nan, "ci_high": math.nan,
-           "t": math.nan, "p": math.nan, "n_emotions_positive": int((r > 0).sum())}
+           "t": math.nan, "p": math.nan, "n_emotions_positive": positive,
+           "n_emotions_r_one": n_one, "n_emotions_r_nan": n_nan}
     if n == 0:
         return out
-    z = np.arctanh(np.clip(r, -1 + 1e-12, 1 - 1e-12))  # [n_emotions]
+    z = np.arctanh(r)  # [n_emotions]
     mean_z = float(z.mean())
     out["mean_r"] = math.tanh(mean_z)
     if n >= 2:
@@ -163,12 +191,15 @@ def fisher_mean_test(r: np.ndarray, confidence: float = 0.95) -> dict:
     return out
 
 
+TEST_LINK_COLUMNS = ["k", "n_emotions", "mean_r", "ci_low", "ci_high", "t", "p", "n_emotions_positive",
+                     "n_emotions_r_one", "n_emotions_r_nan"]
+
+
 def importance_tests(correlations: pd.DataFrame) -> pd.DataFrame:
     """One Fisher-z test per k over the per-emotion correlations."""
     rows = [{"k": int(k), **fisher_mean_test(group["r"].to_numpy())}
             for k, group in correlations.groupby("k", sort=True)]
-    return pd.DataFrame(rows, columns=["k", "n_emotions", "mean_r", "ci_low", "ci_high", "t", "p",
-                                       "n_emotions_positive"])
+    return pd.DataFrame(rows, columns=TEST_LINK_COLUMNS)
 
 
 # --- Lake I/O -----------------------------------------------------------------------------------
@@ -182,6 +213,22 @@ def read_results(lake: Lake, run_set: str, study: str) -> pd.DataFrame:
     table = query(lake, f"SELECT {', '.join(RESULT_COLUMNS)} FROM ablation_results "
                         f"WHERE run_set = '{_quote(run_set)}' AND study = '{_quote(study)}'")
     return table.to_pandas()
+
+
+def ablation_study_of(lake: Lake, run_set: str, study: str) -> str:
+    """The study whose attribute neurons the run set's ablations used: `study` itself when it has
+    ablation results, else the run set's only ablation study (a study's human data then combines
+    with another study's ablations, e.g. the authors' preprocessed judgments with li2024's masking)."""
+    from warehouse.database import query
+
+    studies = query(lake, f"SELECT DISTINCT study FROM ablation_results WHERE run_set = '{_quote(run_set)}' "
+                          "ORDER BY study").column(0).to_pylist()
+    if study in studies:
+        return study
+    if len(studies) == 1:
+        return studies[0]
+    raise NotFoundError(f"no ablation results for run set {run_set!r} and study {study!r}",
+                        expected="--ablation-study, one of " + str(studies) if studies else "an ablation sweep (ablate)")
 
 
 def read_importance(lake: Lake, study: str, method: str | None = None) -> tuple[pd.Series, str]:
@@ -211,28 +258,41 @@ def tests_table(results: pd.DataFrame, alternative: str = ALTERNATIVE) -> pa.Tab
 
 
 def refresh_ablation_statistics(lake: Lake, run_set: str, study: str, importance_method: str | None = None,
-                                alternative: str = ALTERNATIVE) -> dict:
-    """Recompute and store the tests of one sweep, and its importance link when human importance exists."""
-    results = read_results(lake, run_set, study)
+                                alternative: str = ALTERNATIVE, drop: str = DEFAULT_DROP,
+                                ablation_study: str | None = None) -> dict:
+    """Recompute and store the tests of one sweep, and its importance link when human importance exists.
+
+    The ablation results are those of (`run_set`, `ablation_study`) (default: `ablation_study_of`),
+    the human importance that of `study`; the link is stored under (`run_set`, `study`) with the
+    `drop` definition and the ablation study named in its rows."""
+    if drop not in DROPS:
+        raise BadInputError("unknown drop definition", expected=f"one of {DROPS}", found=drop)
+    ablation_study = ablation_study or ablation_study_of(lake, run_set, study)
+    results = read_results(lake, run_set, ablation_study)
     if results.empty:
-        raise NotFoundError(f"no ablation results for run set {run_set!r} and study {study!r}")
-    summary: dict = {"run_set": run_set, "study": study}
+        raise NotFoundError(f"no ablation results for run set {run_set!r} and study {ablation_study!r}")
+    summary: dict = {"run_set": run_set, "study": study, "ablation_study": ablation_study, "drop": drop}
     correlations = None
     try:
         importance, method = read_importance(lake, study, importance_method)
     except NotFoundError as exc:
         summary["importance_link"] = f"skipped: {exc}"
     else:
-        correlations = importance_correlations(accuracy_drops(results), importance)
+        correlations = importance_correlations(accuracy_drops(results, drop), importance)
+        correlations["drop"] = drop
         link = importance_tests(correlations)
         link["importance_method"] = method
+        link["drop"] = drop
+        link["ablation_study"] = ablation_study
         summary["importance_link_k"] = link["k"].tolist()
-    partition = {"run_set": run_set, "study": study}
-    with lake.transaction(f"ablation statistics {run_set} {study}") as txn:
+        summary["emotions_r_one"] = int(link["n_emotions_r_one"].sum())
+        summary["emotions_r_nan"] = int(link["n_emotions_r_nan"].sum())
+    with lake.transaction(f"ablation statistics {run_set} {study} --drop {drop}") as txn:
         tests = tests_table(results, alternative)
-        txn.write("ablation_tests", tests, partition)
+        txn.write("ablation_tests", tests, {"run_set": run_set, "study": ablation_study})
         summary["tests"] = tests.num_rows
         if correlations is not None:
+            partition = {"run_set": run_set, "study": study}
             txn.write("importance_correlations", pa.Table.from_pandas(correlations, preserve_index=False), partition)
             txn.write("importance_tests", pa.Table.from_pandas(link, preserve_index=False), partition)
     return summary
@@ -281,8 +341,12 @@ def render_masking_section(lake: Lake, run_set: str = "li2024-roberta", study: s
                avg(delta) AS delta, avg(-delta_unablated) AS drop_from_unablated,
                count(*) FILTER (WHERE q < {alpha}) AS n_emotions_worse
         FROM ablation_summary WHERE {where} AND k = {int(k)} GROUP BY attribute ORDER BY delta""").to_pandas()
-    link = query(lake, f"SELECT k, mean_r, ci_low, ci_high, t, p, n_emotions_positive, n_emotions "
-                       f"FROM importance_link WHERE {where} ORDER BY k").to_pandas()
+    link = query(lake, f"SELECT k, mean_r, ci_low, ci_high, t, p, n_emotions_positive, n_emotions, n_emotions_r_one, "
+                       f"n_emotions_r_nan FROM importance_link WHERE {where} ORDER BY k").to_pandas()
+    drop = query(lake, f"SELECT DISTINCT \"drop\" FROM importance_link WHERE {where}").column(0).to_pylist()
+    drop_text = {"vs-control": "the attribute's random-control accuracy - its ablated accuracy (the study's "
+                               "definition, `--drop vs-control`)",
+                 "vs-unablated": "unablated - ablated accuracy (`--drop vs-unablated`)"}
     worse = emotions[emotions["q"] < alpha]["emotion"].tolist()
     unit = query(lake, f"SELECT DISTINCT unit FROM ablation_tests WHERE {where} AND level = 'attribute'").column(0)
     parts = [
@@ -311,9 +375,11 @@ def render_masking_section(lake: Lake, run_set: str = "li2024-roberta", study: s
         "",
         "### Accuracy drop vs human attribute importance, every k",
         "",
-        "Per emotion, Pearson r across attributes between the drop (unablated - ablated accuracy) and the "
+        f"Per emotion, Pearson r across attributes between the drop "
+        f"({'; '.join(drop_text.get(d, str(d)) for d in drop) or '-'}) and the "
         "attribute's importance in human similarity judgments (tau of the human RDM vs the attribute RDM); "
-        "Fisher-z mean over emotions with its 95% CI, and a two-sided one-sample t-test of the z values.",
+        "Fisher-z mean over emotions with its 95% CI, and a two-sided one-sample t-test of the z values "
+        "(emotions with r = +-1 or an undefined r are left out and counted in n_emotions_r_one / _r_nan).",
         "",
         _markdown(link) if len(link) else "_Not computed: human attribute importance is missing (run `rsa`, "
                                           "then `emolake ablation-stats`)._",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
+from scipy import stats
 
 FDR_MODES = ("monotone", "study")
 
@@ -19,32 +20,24 @@ def _over_present(p: np.ndarray, q_of: Callable[[np.ndarray], np.ndarray]) -> np
     return q
 
 
-def _bh_monotone_1d(values: np.ndarray) -> np.ndarray:
-    n = values.size
-    order = np.argsort(values, kind="stable")
-    scaled = values[order] * n / np.arange(1, n + 1)
-    monotone = np.minimum.accumulate(scaled[::-1])[::-1]
-    out = np.empty(n)
-    out[order] = np.minimum(monotone, 1.0)
-    return out
-
-
 def _bh_study_1d(values: np.ndarray) -> np.ndarray:
-    n = values.size
-    rank = np.empty(n)
-    rank[np.argsort(values, kind="stable")] = np.arange(1, n + 1)
-    return np.minimum(values * n / rank, 1.0)
+    # Hand-written because it is the study's definition, not BH: R's p * N / rank(p) with rank()'s
+    # default ties = "average", and no step-up minimum (scipy has no such variant).
+    rank = stats.rankdata(values, method="average")
+    return np.minimum(values * values.size / rank, 1.0)
 
 
 def bh_monotone(p: np.ndarray) -> np.ndarray:
-    """Benjamini-Hochberg q-values (step-up, monotone, capped at 1), any shape; NaN stays NaN."""
-    return _over_present(p, _bh_monotone_1d)
+    """Benjamini-Hochberg q-values (step-up, monotone, capped at 1; `scipy.stats.false_discovery_control`),
+    any shape; NaN stays NaN."""
+    return _over_present(p, lambda values: stats.false_discovery_control(values, method="bh"))
 
 
 def bh_study(p: np.ndarray) -> np.ndarray:
     """The study's q = p * N / rank(p): no step-up minimum, so not monotone in p (capped at 1).
 
-    rank is the 1-based position in ascending order, ties broken by position (stable argsort).
+    rank is R's `rank(p)`: 1-based in ascending order, tied p share their average rank (as in the
+    study's R scripts), so equal p always get equal q.
     """
     return _over_present(p, _bh_study_1d)
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .compare import compare
-from .rdm import n_items, pair_indices, square
+from .rdm import condensed, n_items, pair_indices, square
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,7 @@ class BootstrapResult:
     n_boot: int
     seed: int
     level: float = 0.95
+    ci: str = "percentile"  # how ci_low / ci_high were computed (`CI_METHODS`)
 
 
 @dataclass(frozen=True)
@@ -93,17 +94,47 @@ def permutation_test(
     return PermutationResult(observed, (1 + hits) / (1 + n_perm), null, n_perm, seed)
 
 
-def _interval(estimate: float, distribution: np.ndarray, n_boot: int, seed: int, level: float) -> BootstrapResult:
+CI_METHODS = ("bca", "percentile", "basic")
+
+
+def _interval(estimate: float, distribution: np.ndarray, n_boot: int, seed: int, level: float,
+              ci: str = "percentile", jackknife: np.ndarray | None = None) -> BootstrapResult:
+    """CI from a bootstrap distribution [n_boot]. 'percentile': its quantiles (biased when the
+    resamples' mean is off the estimate, as for tau of a mean RDM over resampled raters, which
+    duplicates raters and so looks noisier); 'basic': reflected about the estimate (2 x estimate -
+    quantiles); 'bca': bias-corrected and accelerated (Efron 1987), bias from the share of resamples
+    below the estimate, acceleration from the `jackknife` values (leave one unit out)."""
+    if ci not in CI_METHODS:
+        raise ValueError(f"unknown CI method {ci!r} (expected one of {CI_METHODS})")
     finite = distribution[np.isfinite(distribution)]
     tail = (1 - level) / 2
-    low, high = np.quantile(finite, [tail, 1 - tail]) if finite.size else (np.nan, np.nan)
-    return BootstrapResult(estimate, float(low), float(high), distribution, n_boot, seed, level)
+    if not finite.size:
+        return BootstrapResult(estimate, np.nan, np.nan, distribution, n_boot, seed, level, ci)
+    quantiles = [tail, 1 - tail]
+    if ci == "bca":
+        from scipy.special import ndtr, ndtri
+
+        if jackknife is None:
+            raise ValueError("the BCa interval needs the jackknife values")
+        below = (np.sum(finite < estimate) + 0.5 * np.sum(finite == estimate)) / finite.size
+        z0 = ndtri(np.clip(below, 1 / (finite.size + 1), finite.size / (finite.size + 1)))
+        spread = jackknife.mean() - jackknife
+        denominator = 6 * np.sum(spread ** 2) ** 1.5
+        accel = np.sum(spread ** 3) / denominator if denominator > 0 else 0.0
+        z = ndtri(np.array(quantiles))
+        quantiles = list(ndtr(z0 + (z0 + z) / (1 - accel * (z0 + z))))
+    low, high = np.quantile(finite, quantiles)
+    if ci == "basic":
+        low, high = 2 * estimate - high, 2 * estimate - low
+    return BootstrapResult(estimate, float(low), float(high), distribution, n_boot, seed, level, ci)
 
 
 def bootstrap_items(
     a: np.ndarray, b: np.ndarray, method: str = "tau_b", n_boot: int = 1000, seed: int = 0, level: float = 0.95,
+    ci: str = "bca",
 ) -> BootstrapResult:
-    """Percentile CI of compare(a, b) by resampling items (emotions) with replacement.
+    """CI of compare(a, b) by resampling items (emotions) with replacement (`ci`: see `_interval`;
+    BCa's jackknife leaves one item out).
 
     A resample of n items gives the pairs of its n positions; pairs of an item with itself
     (drawn twice) are dropped, the rest are read from both RDMs.
@@ -118,14 +149,22 @@ def bootstrap_items(
         rows, cols = draw[i], draw[j]
         keep = rows != cols
         values[r] = compare(full_a[rows[keep], cols[keep]], full_b[rows[keep], cols[keep]], method)
-    return _interval(compare(a, b, method), values, n_boot, seed, level)
+    jackknife = None
+    if ci == "bca":
+        kept = [np.delete(np.arange(n), k) for k in range(n)]
+        jackknife = np.array([compare(condensed(full_a[np.ix_(rest, rest)]), condensed(full_b[np.ix_(rest, rest)]), method)
+                              for rest in kept])
+    return _interval(compare(a, b, method), values, n_boot, seed, level, ci, jackknife)
 
 
 def bootstrap_raters(
     rater_rdms: np.ndarray, target: np.ndarray, method: str = "tau_b", n_boot: int = 1000, seed: int = 0,
-    level: float = 0.95,
+    level: float = 0.95, ci: str = "bca",
 ) -> BootstrapResult:
-    """Percentile CI of compare(mean rater RDM, target) by resampling raters with replacement.
+    """CI of compare(mean rater RDM, target) by resampling raters with replacement (`ci`: see
+    `_interval`; BCa's jackknife leaves one rater out). The resamples' mean is below the estimate
+    (duplicated raters make the mean RDM noisier), so the percentile interval is shifted low; the
+    default BCa interval corrects that bias.
 
     rater_rdms [n_raters, n_pairs] (NaN where a rater has no judgment of a pair); target [n_pairs].
     """
@@ -139,7 +178,9 @@ def bootstrap_raters(
         np.array([compare(target, means[:, r], method) for r in range(n_boot)])
     with _quiet_nanmean():
         estimate = compare(np.nanmean(rater_rdms, axis=0), target, method)
-    return _interval(estimate, values, n_boot, seed, level)
+        jackknife = np.array([compare(np.nanmean(np.delete(rater_rdms, k, axis=0), axis=0), target, method)
+                              for k in range(len(rater_rdms))]) if ci == "bca" else None
+    return _interval(estimate, values, n_boot, seed, level, ci, jackknife)
 
 
 def noise_ceiling(rater_rdms: np.ndarray, method: str = "tau_b") -> NoiseCeiling:

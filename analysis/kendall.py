@@ -11,6 +11,7 @@ variance (method 'asymptotic') come from per-column tie counts. Values equal
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,6 +19,8 @@ import torch
 from scipy.special import ndtr
 
 COLUMN_BLOCK = 64  # columns of X per block: a [ROW_BLOCK, COLUMN_BLOCK] float32 tile stays in cache
+WIDE_COLUMN_BLOCK = 512  # columns of X per block when y has many columns: one large matmul per tile
+WIDE_Y_COLUMNS = 256  # y columns from which the wide tiles pay off
 ROW_BLOCK = 2048  # pairs of observations per block
 
 
@@ -67,35 +70,53 @@ def pair_indices(n: int) -> tuple[np.ndarray, np.ndarray]:
     return k.astype(np.int64), l.astype(np.int64)
 
 
-def sign_matrix(values: np.ndarray) -> np.ndarray:
-    """sign(v_k - v_l) for every pair k < l of rows: [n(n-1)/2, m] (few columns only)."""
+def sign_matrix(values: np.ndarray, dtype: type = np.float64) -> np.ndarray:
+    """sign(v_k - v_l) for every pair k < l of rows: [n(n-1)/2, m] in `dtype` (few columns only)."""
     k, l = pair_indices(len(values))
     values = np.asarray(values)
-    return np.sign(values[k] - values[l])
+    return np.sign(values[k] - values[l]).astype(dtype, copy=False)
 
 
-def concordance(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+def concordance(x: np.ndarray, y: np.ndarray, advance: Callable[[int], None] | None = None) -> np.ndarray:
     """Concordant minus discordant pairs for every column of x [n, mx] against every column of y [n, my].
 
-    Blocked so that one [ROW_BLOCK, COLUMN_BLOCK] tile of x's sign matrix is built at a time.
-    x is compared in its own precision (float32 x: float32 tiles, twice as fast; the sums are
-    integers below 2**24, so exact); y always in float64. Returns [mx, my] float64.
+    Returns [mx, my] float64; `advance(c)` is called after each block of c columns of x.
+    See `concordance_signs`.
+    """
+    return concordance_signs(x, sign_matrix(y, np.float32), advance)
+
+
+def concordance_signs(x: np.ndarray, y_signs: np.ndarray, advance: Callable[[int], None] | None = None) -> np.ndarray:
+    """Concordant minus discordant pairs of every column of x [n, mx] against every column of a
+    precomputed sign matrix y_signs [n(n-1)/2, my] (`sign_matrix(y, np.float32)`): [mx, my] float64.
+
+    Blocked so that one [ROW_BLOCK, columns] tile of x's sign matrix is built at a time. The signs
+    are taken in x's own precision (float32 x: faster, but it ties values that differ beyond 7
+    digits), then multiplied in float32: signs are -1, 0, 1 and every partial sum is an integer
+    below 2**24, so the float32 product is exact. Few y columns (a searchlight pass): narrow tiles,
+    one thread each; many (permutation nulls): wide tiles and torch's threads, one large matmul each.
     """
     n, mx = x.shape
+    my = y_signs.shape[1]
     k, l = (torch.from_numpy(i) for i in pair_indices(n))
     dtype = np.float32 if x.dtype == np.float32 else np.float64
-    y_signs = torch.from_numpy(sign_matrix(y).astype(dtype)).T.contiguous()  # [my, n_pairs]
-    out = torch.zeros((y.shape[1], mx), dtype=y_signs.dtype)
+    y_t = torch.from_numpy(np.ascontiguousarray(y_signs, dtype=np.float32).T)  # [my, n_pairs]
+    out = torch.zeros((my, mx), dtype=torch.float32)
     x = np.asarray(x, dtype=dtype)
+    wide = my > WIDE_Y_COLUMNS
+    columns = WIDE_COLUMN_BLOCK if wide else COLUMN_BLOCK
     threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # the tiles are small; one thread per tile is fastest
+    if not wide:
+        torch.set_num_threads(1)  # the tiles are small; one thread per tile is fastest
     try:
-        for c0 in range(0, mx, COLUMN_BLOCK):
-            tile = torch.from_numpy(np.ascontiguousarray(x[:, c0:c0 + COLUMN_BLOCK]))  # [n, c]
+        for c0 in range(0, mx, columns):
+            tile = torch.from_numpy(np.ascontiguousarray(x[:, c0:c0 + columns]))  # [n, c]
             for r0 in range(0, len(k), ROW_BLOCK):
                 d = tile.index_select(0, k[r0:r0 + ROW_BLOCK])  # [rows, c]
-                d.sub_(tile.index_select(0, l[r0:r0 + ROW_BLOCK])).sign_()
-                out[:, c0:c0 + COLUMN_BLOCK] += y_signs[:, r0:r0 + ROW_BLOCK] @ d
+                d = d.sub_(tile.index_select(0, l[r0:r0 + ROW_BLOCK])).sign_().to(torch.float32)
+                out[:, c0:c0 + columns] += y_t[:, r0:r0 + ROW_BLOCK] @ d
+            if advance is not None:
+                advance(tile.shape[1])
     finally:
         torch.set_num_threads(threads)
     return out.T.numpy().astype(np.float64)

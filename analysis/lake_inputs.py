@@ -16,7 +16,7 @@ from warehouse.database import connect
 from warehouse.errors import BadInputError, NotFoundError
 from warehouse.lake import Lake
 
-from .rdm import pair_indices
+from .rdm import pair_indices, tie_exact
 
 EXCLUDED_EMOTIONS = ("neutral",)
 
@@ -168,6 +168,15 @@ def _pair_vector(table: pa.Table, emotions: list[str]) -> np.ndarray:
     return square[i, j]
 
 
+def human_emotions(lake: Lake, study: str) -> list[str]:
+    """Sorted emotions of the study's `human_rdm` (neutral excluded); NotFoundError if it has none."""
+    table = fetch(lake, "SELECT emotion_a, emotion_b FROM human_rdm WHERE study = ?", [study])
+    if table.num_rows == 0:
+        raise NotFoundError(f"study {study!r} has no human similarity judgments (human_rdm is empty)")
+    names = set(table.column("emotion_a").to_pylist()) | set(table.column("emotion_b").to_pylist())
+    return sorted(names - set(EXCLUDED_EMOTIONS))
+
+
 def human_rdm(lake: Lake, study: str, emotions: list[str]) -> np.ndarray:
     """The study's mean human RDM over `emotions` [n_pairs] from the `human_rdm` view."""
     table = fetch(lake, "SELECT emotion_a, emotion_b, distance FROM human_rdm WHERE study = ?", [study])
@@ -177,11 +186,11 @@ def human_rdm(lake: Lake, study: str, emotions: list[str]) -> np.ndarray:
     if np.isnan(vector).any():
         raise BadInputError(f"study {study!r}: human_rdm lacks {int(np.isnan(vector).sum())} of the {len(vector)} "
                             "emotion pairs", expected="a distance for every pair")
-    return vector
+    return tie_exact(vector)  # a mean computed in SQL: equal means must stay equal floats
 
 
 def rater_rdms(lake: Lake, study: str, emotions: list[str]) -> tuple[list[str], np.ndarray]:
-    """(raters, per-rater RDMs [n_raters, n_pairs], NaN where a rater judged no pair)."""
+    """(raters, per-rater RDMs [n_raters, n_pairs], NaN where a rater judged no pair), tie-exact."""
     table = fetch(lake, """
         SELECT rater, emotion_a, emotion_b, avg(distance) AS distance FROM similarity_judgments
         WHERE study = ? GROUP BY rater, emotion_a, emotion_b ORDER BY rater
@@ -190,7 +199,7 @@ def rater_rdms(lake: Lake, study: str, emotions: list[str]) -> tuple[list[str], 
     rater_column = np.array(table.column("rater").to_pylist(), dtype=object)
     rdms = np.stack([_pair_vector(table.filter(pa.array(rater_column == r)), emotions) for r in raters]) \
         if raters else np.empty((0, len(emotions) * (len(emotions) - 1) // 2))
-    return raters, rdms
+    return raters, tie_exact(rdms.T).T if raters else rdms
 
 
 def shared_emotions(*groups: list[str]) -> list[str]:

@@ -3,8 +3,14 @@
 An RDM over n items (emotions, sorted by name) is a vector of n(n-1)/2 values, one per pair
 (i, j), i < j, in row-major order (`pair_indices`); for 27 emotions that is 351 pairs, the
 same order as the `model_rdm`, `attribute_rdm` and `human_rdm` views (emotion_a < emotion_b).
-`rdm(patterns, metric)` is the one function that computes RDMs; each metric is a small function
-of the two rows of every pair.
+`rdm(patterns, metric)` is the one function that computes RDMs: the pattern metrics are
+`scipy.spatial.distance.pdist` (whose condensed order is this one); per-feature |a_i - a_j| is
+computed here, because pdist computes one RDM per call and the searchlight needs 36,864 at once.
+
+Every RDM of ratings or patterns is made tie-exact (`tie_exact`): distances are rounded to `TIE_DIGITS` significant
+digits of the RDM's largest distance, so that distances equal in exact arithmetic (which floating
+point leaves ~1e-16 apart: |0.3 - 0.1| != |0.5 - 0.3|) are equal floats and rank statistics
+(Kendall tau-b, Spearman) count them as ties, as they would on the exact values.
 """
 
 from __future__ import annotations
@@ -12,6 +18,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import numpy as np
+from scipy.spatial.distance import pdist
+
+TIE_DIGITS = 12  # significant digits kept: far above the data's precision, far below float64 error
 
 
 def pair_indices(n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -26,38 +35,36 @@ def pair_names(items: Sequence[str]) -> list[tuple[str, str]]:
     return [(items[a], items[b]) for a, b in zip(i, j)]
 
 
-def correlation_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """1 - Pearson r between rows: a, b [n_pairs, n_features] -> [n_pairs]."""
-    a = a - a.mean(axis=1, keepdims=True)
-    b = b - b.mean(axis=1, keepdims=True)
-    return 1.0 - (a * b).sum(axis=1) / np.sqrt((a * a).sum(axis=1) * (b * b).sum(axis=1))
+def tie_exact(distances: np.ndarray, digits: int = TIE_DIGITS) -> np.ndarray:
+    """Round an RDM [n_pairs] or per-feature RDMs [n_pairs, n_features] (each column on its own) to
+    `digits` significant digits of its largest |value|; all-zero RDMs stay as they are. Float64.
+
+    Two distances equal in exact arithmetic round to the same float unless their float error
+    straddles a rounding boundary (a chance of about 1e-4 per distance at 12 digits)."""
+    values = np.asarray(distances, dtype=np.float64)
+    largest = np.abs(np.where(np.isnan(values), 0.0, values)).max(axis=0, initial=0.0)  # [] or [n_features]
+    with np.errstate(divide="ignore"):
+        exponent = np.where(largest > 0, np.floor(np.log10(np.where(largest > 0, largest, 1.0))), 0.0)
+    scale = 10.0 ** (digits - 1 - exponent)  # [] or [n_features]
+    return np.where(largest > 0, np.round(values * scale) / scale, values)
 
 
-def euclidean_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Euclidean distance between rows: [n_pairs, n_features] -> [n_pairs]."""
-    return np.sqrt(((a - b) ** 2).sum(axis=1))
+def absolute_difference(patterns: np.ndarray) -> np.ndarray:
+    """|a_i - a_j| per feature (neuron or attribute): [n_items, n_features] -> [n_pairs, n_features]."""
+    i, j = pair_indices(patterns.shape[0])
+    return np.abs(patterns[i] - patterns[j])
 
 
-def cosine_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """1 - cosine similarity between rows: [n_pairs, n_features] -> [n_pairs]."""
-    return 1.0 - (a * b).sum(axis=1) / np.sqrt((a * a).sum(axis=1) * (b * b).sum(axis=1))
-
-
-def absolute_difference(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """|a_i - a_j| per feature (neuron or attribute): [n_pairs, n_features] -> [n_pairs, n_features]."""
-    return np.abs(a - b)
-
-
-METRICS: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
-    "correlation": correlation_distance,
-    "euclidean": euclidean_distance,
-    "cosine": cosine_distance,
+METRICS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "correlation": lambda patterns: pdist(patterns, "correlation"),  # 1 - Pearson r between rows
+    "euclidean": lambda patterns: pdist(patterns, "euclidean"),
+    "cosine": lambda patterns: pdist(patterns, "cosine"),  # 1 - cosine similarity
     "absolute": absolute_difference,
 }
 
 
 def rdm(patterns: np.ndarray, metric: str = "correlation") -> np.ndarray:
-    """Condensed RDM of `patterns` [n_items, n_features].
+    """Condensed, tie-exact RDM of `patterns` [n_items, n_features].
 
     Returns [n_pairs] for the pattern metrics ('correlation' = 1 - Pearson, 'euclidean',
     'cosine'), or [n_pairs, n_features] for 'absolute' (one RDM per feature). Float64.
@@ -65,29 +72,32 @@ def rdm(patterns: np.ndarray, metric: str = "correlation") -> np.ndarray:
     if metric not in METRICS:
         raise ValueError(f"unknown RDM metric {metric!r} (expected one of {sorted(METRICS)})")
     patterns = np.asarray(patterns, dtype=np.float64)
-    i, j = pair_indices(patterns.shape[0])
-    return METRICS[metric](patterns[i], patterns[j])
+    return tie_exact(METRICS[metric](patterns))
 
 
 def feature_rdms(patterns: np.ndarray) -> np.ndarray:
     """Per-feature RDMs |a_i - a_j| averaged over runs: patterns [n_runs, n_items, n_features] or
-    [n_items, n_features] -> [n_pairs, n_features] (float64)."""
+    [n_items, n_features] -> [n_pairs, n_features] (float64).
+
+    Not rounded by `tie_exact`: activations are float32, so their differences are exact in float64
+    and so are the sums over runs (equal exact means are equal floats already), while rounding to
+    digits of the largest distance would merge distinct small distances of near-zero activations."""
     patterns = np.asarray(patterns)
     if patterns.ndim == 2:
-        return rdm(patterns, "absolute")
-    total = rdm(patterns[0], "absolute")
+        patterns = patterns[None]
+    total = absolute_difference(np.asarray(patterns[0], dtype=np.float64))
     for run in patterns[1:]:
-        total += rdm(run, "absolute")
+        total += absolute_difference(np.asarray(run, dtype=np.float64))
     return total / len(patterns)
 
 
 def model_rdm(profiles: np.ndarray, metric: str = "correlation") -> np.ndarray:
     """Model RDM of a run set: the RDM of each run's profiles [n_runs, n_items, n_neurons],
-    averaged over runs -> [n_pairs] (the `model_rdm` view's definition)."""
+    averaged over runs -> [n_pairs] (the `model_rdm` view's definition), tie-exact."""
     profiles = np.asarray(profiles)
     if profiles.ndim == 2:
         profiles = profiles[None]
-    return np.mean([rdm(run, metric) for run in profiles], axis=0)
+    return tie_exact(np.mean([METRICS[metric](np.asarray(run, dtype=np.float64)) for run in profiles], axis=0))
 
 
 def square(condensed: np.ndarray, n: int) -> np.ndarray:

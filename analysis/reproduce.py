@@ -94,9 +94,95 @@ def fill(ctx: Context) -> None:
     step("rsa", lambda: run_rsa(ctx.lake, STUDY, RUN_SET, n_perm=ctx.n_perm, n_boot=ctx.n_boot, seed=ctx.seed,
                                 progress=False))
     step("rsa_authors", lambda: run_rsa(ctx.lake, AUTHORS_STUDY, None, n_perm=ctx.n_perm, n_boot=ctx.n_boot,
-                                        seed=ctx.seed, progress=False, attributes_study=STUDY))
-    step("searchlight", lambda: run_searchlight(ctx.lake, RUN_SET, STUDY, fdr="study", alpha=0.05, progress=False))
+                                        seed=ctx.seed, progress=False))
+    step("searchlight", lambda: run_searchlight(ctx.lake, RUN_SET, STUDY, fdr="study", alpha=0.05, progress=False,
+                                                inference="asymptotic"))
+    step("searchlight_variants", lambda: searchlight_variants(ctx))
     step("neurons", lambda: run_neurons(ctx.lake, RUN_SET, STUDY, list(K_VALUES), "global"))
+    step("importance_link_drops", lambda: importance_link_drops(ctx))
+
+
+def _counts(significant) -> dict:
+    """Significant tests, significant neurons and selective neurons of a [n_neurons, n_attributes] mask."""
+    return {"tests": int(significant.sum()), "neurons": int(significant.any(axis=1).sum()),
+            "selective": int((significant.sum(axis=1) == 1).sum())}
+
+
+def released_attribute_rdms(release: Path, emotions: list[str], attributes: list[str]):
+    """The study's own attribute RDMs, `dist_emotional_PCs.csv` as released (|difference| of the
+    unscaled scores as R computed and wrote them, 15 digits), reordered from R's lower.tri order over
+    `reordered_emotions.csv` to ours: [n_pairs, n_attributes]."""
+    import numpy as np
+
+    from ingest.emotions import normalise_emotion
+
+    from .rdm import pair_indices
+
+    root = release / "Data/preprocessed"
+    order = [normalise_emotion(w) for w in (root / "reordered_emotions.csv").read_text().split() if w.strip()]
+    path = root / "emotional_features/dist_emotional_PCs.csv"
+    names = path.read_text().splitlines()[0].strip().split(",")
+    values = np.loadtxt(path, delimiter=",", skiprows=1)  # [351, 14]
+    n = len(order)
+    position = {frozenset((order[i], order[j])): row
+                for row, (j, i) in enumerate((j, i) for j in range(n) for i in range(j + 1, n))}
+    a, b = pair_indices(len(emotions))
+    take = [position[frozenset((emotions[x], emotions[y]))] for x, y in zip(a, b)]
+    return values[take][:, [names.index(attribute) for attribute in attributes]]
+
+
+def searchlight_variants(ctx: Context) -> dict:
+    """The searchlight's counts at q < .01 three ways: the study's procedure on its own attribute
+    RDMs (the released distance file), the same on tie-exact RDMs, and the calibrated default
+    (permutation p, Benjamini-Hochberg). Computed in memory on the lake's inputs."""
+    import numpy as np
+
+    from .fdr import bh_monotone, bh_study
+    from .lake_inputs import attribute_values, emotion_profiles, shared_emotions
+    from .rdm import feature_rdms, rdm
+    from .searchlight import N_PERMUTATIONS, searchlight_tau
+
+    profiles, attributes = emotion_profiles(ctx.lake, RUN_SET), attribute_values(ctx.lake, STUDY)
+    emotions = shared_emotions(profiles.emotions, attributes.emotions)
+    profiles, attributes = profiles.select(emotions), attributes.select(emotions)
+    neuron_rdms = feature_rdms(profiles.values)  # [351, 36864]
+    tie_exact = rdm(attributes.values, "absolute")  # [351, 14]
+    released = released_attribute_rdms(ctx.release, emotions, attributes.attributes)
+    k = attributes.attributes.index("happy-face")
+    i, j = np.triu_indices(len(emotions), 1)
+    plain = np.abs(attributes.values[i, k] - attributes.values[j, k])  # [351] without tie_exact
+    out = {"distinct_happy_face": {"released": len(set(released[:, k])), "tie_exact": len(set(tie_exact[:, k])),
+                                   "rescaled_plain": len(set(plain))}}
+    study_file = searchlight_tau(neuron_rdms, released, "asymptotic")
+    out["study_rdm_file"] = _counts(bh_study(study_file.p) < 0.01)
+    exact = searchlight_tau(neuron_rdms, tie_exact, "asymptotic")
+    out["tie_exact"] = _counts(bh_study(exact.p) < 0.01)
+    out["tie_exact_bh"] = _counts(bh_monotone(exact.p) < 0.01)
+    start = time.perf_counter()
+    calibrated = searchlight_tau(neuron_rdms, tie_exact, "permutation", N_PERMUTATIONS, ctx.seed)
+    out["permutation_seconds"] = time.perf_counter() - start
+    out["permutation"] = _counts(calibrated.q_monotone < 0.01)
+    out["permutation_study_fdr"] = _counts(calibrated.q_study < 0.01)
+    out["n_perm"] = N_PERMUTATIONS
+    out["fraction_p_05"] = {"asymptotic": float(np.nanmean(exact.p < 0.05)),
+                            "permutation": float(np.nanmean(calibrated.p < 0.05))}
+    return out
+
+
+def importance_link_drops(ctx: Context) -> dict:
+    """The importance link at every k with both drop definitions, with the human importance of the
+    authors' preprocessed judgments (the study's) and of our raw-log import; the last one computed
+    (raw logs, the study's vs-control) stays stored."""
+    from .ablation_stats import refresh_ablation_statistics
+
+    out = {}
+    for study in (AUTHORS_STUDY, STUDY):
+        for drop in ("vs-unablated", "vs-control"):
+            refresh_ablation_statistics(ctx.lake, RUN_SET, study, drop=drop)
+            out[f"{study} {drop}"] = {r["k"]: r for r in _q(ctx, f"""
+                SELECT k, mean_r, t, p, n_emotions_positive, n_emotions, n_emotions_r_one, n_emotions_r_nan
+                FROM importance_link WHERE run_set = '{RUN_SET}' AND study = '{study}'""")}
+    return out
 
 
 # --- sections --------------------------------------------------------------------------------
@@ -124,6 +210,63 @@ answers imputed as 5), {ingest.get('similarity_raters', '?')} similarity-judgmen
 ({ingest.get('similarity_excluded', '?')} excluded); the authors' preprocessed file has
 {ingest.get('preprocessed_ind_raters', '?')} people.
 """
+
+
+def summary_section(ctx: Context) -> str:
+    """The study's figures reproduced with its procedure, beside the corrected variants."""
+    v = ctx.summaries["searchlight_variants"]
+    drops = ctx.summaries["importance_link_drops"]
+    rows = []
+    for label, key in (("significant tests (q < .01)", "tests"), ("significant neurons", "neurons"),
+                       ("selective neurons", "selective")):
+        rows.append({"figure": f"searchlight: {label}", "study's procedure": f"{v['study_rdm_file'][key]:,}",
+                     "tie-exact RDMs": f"{v['tie_exact'][key]:,}",
+                     "calibrated (default)": f"{v['permutation'][key]:,}"})
+    for k in (4000, 1500):
+        study, other = drops[f"{AUTHORS_STUDY} vs-control"].get(k), drops[f"{AUTHORS_STUDY} vs-unablated"].get(k)
+        if study and other:
+            for label, key, fmt in (("mean r", "mean_r", "{:.3f}"), ("t", "t", "{:.1f}"),
+                                    ("emotions with r > 0", "n_emotions_positive", "{}")):
+                rows.append({"figure": f"importance link k = {k:,}: {label}",
+                             "study's procedure": fmt.format(study[key]),
+                             "tie-exact RDMs": "", "calibrated (default)": fmt.format(other[key]) + " (vs-unablated)"})
+    d = v["distinct_happy_face"]
+    return f"""## 0. The study's figures and the corrected variants
+
+`study's procedure`: what the study did, reproduced exactly: Kendall tau-b of each neuron RDM
+with the study's own attribute RDMs (`dist_emotional_PCs.csv` as released), asymptotic one-sided
+p, the study's q = p*N/rank(p) (R's average ranks); importance link with the study's drop
+(random-control accuracy of each attribute's own random set - attribute-ablated accuracy,
+`--drop vs-control`, the default) and the human importance of the authors' preprocessed judgments
+({AUTHORS_STUDY}). The corrected variants change one thing at a time.
+
+{_table(rows)}
+Why they differ, one sentence each:
+
+- **Tie-exact RDMs** ({v['tie_exact']['tests']:,} vs {v['study_rdm_file']['tests']:,} tests): distances equal
+  in exact arithmetic are equal floats here (happy-face: {d['tie_exact']} distinct distances; the released
+  file, written from R's floating point, has {d['released']}, and |difference| of the 0-1 rescaled table in plain
+  floating point {d['rescaled_plain']}), so tau-b counts ties as ties.
+- **Calibrated searchlight** ({v['permutation']['tests']:,} tests, {v['permutation']['neurons']:,} neurons): the
+  asymptotic p treats the 351 pairs of 27 emotions as independent, which they are not (with it
+  {100 * v['fraction_p_05']['asymptotic']:.1f}% of all tests have p < .05, with the permutation p
+  {100 * v['fraction_p_05']['permutation']:.1f}%); the default p comes from each test's permutation variance and
+  skewness over {v['n_perm']} seeded emotion-label permutations (seed {ctx.seed}, Pearson type III), with
+  Benjamini-Hochberg q ({v['permutation_study_fdr']['tests']:,} tests with the study's q instead;
+  {v['permutation_seconds']:.0f} s here).
+- **Drop vs the unablated model**: the study drew one random set per attribute and k, so its drop
+  carries each attribute's own random-draw luck, while unablated - ablated does not; with many
+  random controls shared by all attributes (`ablate --controls R`) the two differ by a constant
+  per emotion and give the same r. (With our import of the raw logs, {STUDY}, k = 4,000 gives
+  mean r {_link(drops, STUDY, 'vs-control', 4000)} with the study's drop and {_link(drops, STUDY, 'vs-unablated', 4000)} vs the unablated model.)
+
+"""
+
+
+def _link(drops: dict, study: str, drop: str, k: int) -> str:
+    row = drops.get(f"{study} {drop}", {}).get(k)
+    return f"{row['mean_r']:.3f} (t = {row['t']:.1f}, {row['n_emotions_positive']}/{row['n_emotions']} positive)" \
+        if row else "-"
 
 
 def appraisal_section(ctx: Context) -> str:
@@ -156,19 +299,26 @@ def human_section(ctx: Context) -> str:
         SELECT corr(a.distance, b.distance) AS r FROM human_rdm a JOIN human_rdm b
         ON a.emotion_a = b.emotion_a AND a.emotion_b = b.emotion_b
         WHERE a.study = '{STUDY}' AND b.study = '{AUTHORS_STUDY}'""")[0]["r"]
+    imputed = _q(ctx, f"""
+        SELECT max(abs(a.distance - b.distance)) AS d FROM human_rdm a JOIN human_rdm b
+        ON a.emotion_a = b.emotion_a AND a.emotion_b = b.emotion_b
+        WHERE a.study = '{AUTHORS_STUDY}' AND b.study = '{AUTHORS_STUDY}-avg'""")[0]["d"] or 0.0
     return f"""## 2. Human attribute importance and the noise ceiling
 
 Kendall tau-b between the human similarity RDM (mean over raters of 10 - rating, 351 pairs) and
 each attribute RDM (|difference| of the per-emotion values of the published table); p: one-sided
 normal approximation with the tie-corrected variance; p_perm: {ctx.n_perm:,} permutations of the
-emotion labels; CI: 95% percentile bootstrap over raters. `raw` = our import of the PsychoPy logs
+emotion labels; CI: 95% BCa bootstrap over raters (bias-corrected: resampled raters' mean RDMs are
+noisier than the real one, so the plain percentile interval sits low). `raw` = our import of the PsychoPy logs
 ({STUDY}); `authors` = their preprocessed per-person distances ({AUTHORS_STUDY}).
 `SELECT * FROM attribute_importance`.
 
 {_table(rows)}
-The two human RDMs correlate at r = {agree:.4f}. They differ slightly because the raw logs kept
-after the exclusion rules are not exactly the authors' 61 people, and the authors imputed
-missing pairs with the pair mean while our mean RDM averages the judgments present.
+The two human RDMs correlate at r = {agree:.4f}. They differ only because the raw logs give
+{ctx.summaries['ingest'].get('similarity_raters', '?')} people after the exclusion rules and the authors' file
+{ctx.summaries['ingest'].get('preprocessed_ind_raters', '?')}: two extra raters' logs. The authors' imputation of
+missing pairs with the pair mean cannot explain it: imputing a pair's mean leaves that mean unchanged
+(the mean of their per-person file equals their averaged file to {imputed:.0e}).
 
 Noise ceiling (Nili et al. 2014, in tau-b: each rater's RDM against the mean of the others
 (lower) and of everyone (upper)). `SELECT * FROM noise_ceiling`.
@@ -290,8 +440,8 @@ def differences_section(ctx: Context) -> str:
     return f"""## 6. Where these figures can differ from the published ones, and why
 
 - **Human similarity raters**: the raw PsychoPy logs give {raw} people after the exclusion rules,
-  the authors' preprocessed file 61 (they also imputed missing pairs with the pair mean). Both
-  are analysed above (section 2); their RDMs agree closely and so do the importance taus.
+  the authors' preprocessed file 61; the two extra raters' logs are the whole difference (the
+  authors' pair-mean imputation leaves the mean RDM unchanged). Both are analysed above (section 2).
 - **Attribute table**: recomputed from the raw ratings it equals the published one (r = 1 for
   all 14 attributes, section 1), so the attribute RDMs here are the study's.
 - **Model data**: the 12 released seeds x 27 prompts are used as released; the released
@@ -300,9 +450,14 @@ def differences_section(ctx: Context) -> str:
   the study computed its statistics in R, and normal-approximation p can differ between
   implementations in the last digits (tau-b itself cannot). Permutation p are bounded below by
   1 / (n_perm + 1).
-- **FDR**: the study's `p*N/rank(p)` and monotone Benjamini-Hochberg {fdr} (section 4); they
-  can differ only where a p fails its own threshold while a larger p passes.
-- **Neuron RDMs** are |a_i - a_j| per seed averaged over seeds (float64); ranking ties in tau are
+- **FDR**: the study's `p*N/rank(p)` (tied p get R's average rank) and monotone Benjamini-Hochberg
+  (`scipy.stats.false_discovery_control`) {fdr} (section 4); they can differ only where a p fails
+  its own threshold while a larger p passes.
+- **Searchlight p**: sections 4-5 use the study's asymptotic p on tie-exact attribute RDMs; the
+  calibrated default (`emolake searchlight`, permutation p) is in section 0.
+- **Neuron RDMs** are |a_i - a_j| per seed averaged over seeds (float64, exact for float32
+  activations, so not rounded); attribute and human RDMs are rounded to 12 significant digits of
+  their largest distance, so that ties in exact arithmetic stay ties; ranking ties in tau are
   broken by neuron id, which can change the last members of a top-k set if the study broke them
   otherwise.
 - **Published numbers** (counts of significant and selective neurons, RSA taus) are not quoted
@@ -331,7 +486,7 @@ def masking_section(ctx: Context) -> str:
 
 # The report, in order. Later analyses (the ablation branch's masking section) append here.
 SECTIONS: list[Callable[[Context], str]] = [
-    header, appraisal_section, human_section, rsa_section, searchlight_section, neurons_section, differences_section,
+    header, summary_section, appraisal_section, human_section, rsa_section, searchlight_section, neurons_section, differences_section,
     timing_section, masking_section,
 ]
 

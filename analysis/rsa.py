@@ -3,7 +3,8 @@ model RDM of a run set against the human RDM and against each attribute RDM (wit
 partitioning over all attribute RDMs). Results replace their partitions in one transaction.
 
 p: one-sided asymptotic p (positive association); p_perm: permutation over emotion labels of
-the target RDM (rows and columns together). CIs: percentile bootstrap over raters (human RDM)
+the target RDM (rows and columns together). CIs: BCa bootstrap (bias-corrected: the resamples of a mean
+RDM over raters sit below the estimate) over raters (human RDM)
 and over emotions (pairs of an emotion with itself dropped).
 
 Target 'human_raters' is the mean over raters of compare(rater RDM, model RDM): the quantity
@@ -20,13 +21,13 @@ import numpy as np
 import pyarrow as pa
 
 from warehouse.console import progress_bar
-from warehouse.errors import BadInputError
+from warehouse.errors import BadInputError, NotFoundError
 from warehouse.lake import Lake
 from warehouse.lineage import run_set_inputs, snapshot
 
 from .compare import METHODS, compare, compare_test
 from .inference import bootstrap_items, bootstrap_raters, noise_ceiling, permutation_test, variance_partition
-from .lake_inputs import fetch, attribute_values, emotion_profiles, human_rdm, rater_rdms, shared_emotions
+from .lake_inputs import attribute_values, emotion_profiles, fetch, human_emotions, human_rdm, rater_rdms, shared_emotions
 from .layers import layer_model_rdms
 from .rdm import METRICS, model_rdm, rdm, subset
 from .records import NO_RUN_SET, analysis_record, nullable
@@ -71,12 +72,23 @@ def _human_rows(human: np.ndarray, per_rater: np.ndarray, model: np.ndarray, met
     return rows
 
 
+def _optional(read, *args):
+    """`read(*args)`, or (None, reason) when the study lacks that input."""
+    try:
+        return read(*args), None
+    except NotFoundError as exc:
+        return None, str(exc)
+
+
 def run_rsa(
     lake: Lake, study: str, run_set: str | None = None, metric: str = "correlation", method: str = "tau_b",
     n_perm: int = 10_000, n_boot: int = 1_000, seed: int = 0, progress: bool = True,
     attributes_study: str | None = None, layers: bool = True,
 ) -> dict:
-    """Attribute importance + noise ceiling of `study`, and (with `run_set`) model RSA; returns a summary.
+    """Every RSA part the inputs allow; returns a summary whose `skipped` says which parts were not
+    computed and why. Human parts: attribute importance (needs attribute values and similarity
+    judgments), noise ceiling (judgments of two or more raters); model parts (with `run_set`):
+    model vs human (judgments), model vs attributes and variance partitioning (attribute values).
 
     The attribute table comes from `attributes_study` (default: `study`), e.g. to use the published
     attributes with another study's similarity judgments. With `layers`, the RDM of each layer's
@@ -87,57 +99,91 @@ def run_rsa(
     lineage = {"attribute_importance": snapshot(lake, human_inputs)}  # before reading: a change meanwhile shows
     if run_set is not None:
         lineage["rsa"] = snapshot(lake, human_inputs + run_set_inputs(lake, run_set))
-    attributes = attribute_values(lake, attributes_study or study)
-    emotions = shared_emotions(attributes.emotions)
-    human = human_rdm(lake, study, emotions)
-    raters, per_rater = rater_rdms(lake, study, emotions)
-    attributes = attributes.select(emotions)
-    attribute_rdms = rdm(attributes.values, "absolute")  # [n_pairs, n_attributes]
+    attributes, no_attributes = _optional(attribute_values, lake, attributes_study or study)
+    judged, no_judgments = _optional(human_emotions, lake, study)
+    if attributes is None and judged is None:
+        raise NotFoundError(f"study {study!r} has neither attribute values nor similarity judgments",
+                            expected="emotion_attributes or similarity_judgments of the study (ingest them first)")
+    emotions = shared_emotions(*[e for e in (attributes.emotions if attributes else None, judged) if e is not None])
+    human = per_rater = None
+    raters: list[str] = []
+    if judged is not None:
+        human = human_rdm(lake, study, emotions)
+        raters, per_rater = rater_rdms(lake, study, emotions)
+    attribute_names: list[str] = []
+    attribute_rdms = None
+    if attributes is not None:
+        attributes = attributes.select(emotions)
+        attribute_names = attributes.attributes
+        attribute_rdms = rdm(attributes.values, "absolute")  # [n_pairs, n_attributes]
+    skipped = {}
+    if attributes is None:
+        skipped["attribute_importance"] = skipped["model_vs_attributes"] = f"no attribute values: {no_attributes}"
+    if judged is None:
+        skipped["attribute_importance"] = skipped["noise_ceiling"] = skipped["model_vs_human"] = \
+            f"no similarity judgments: {no_judgments}"
+    elif len(raters) < 2:
+        skipped["noise_ceiling"] = f"needs two or more raters, the study has {len(raters)}"
+    if run_set is None:
+        for part in ("model_vs_human", "model_vs_attributes"):
+            skipped.setdefault(part, "no --run-set")
     params = {"metric": metric, "method": method, "n_perm": n_perm, "n_boot": n_boot,
               "attributes_study": attributes_study or study,
-              "alternative": "greater", "permuted": "emotion labels of the second RDM", "layers": layers}
+              "alternative": "greater", "permuted": "emotion labels of the second RDM",
+              "ci": "bca (bootstrap over raters / emotions, bias-corrected and accelerated)",
+              "skipped": skipped, "layers": layers}
 
     profiles = None
     if run_set is not None:
         profiles = emotion_profiles(lake, run_set)
         model_emotions = shared_emotions(profiles.emotions, emotions)  # the model part uses these
         profiles = profiles.select(model_emotions)
-        human_m, attribute_rdms_m = subset(human, emotions, model_emotions), subset(attribute_rdms, emotions, model_emotions)
-        per_rater_m = subset(per_rater, emotions, model_emotions) if len(raters) else per_rater
+        if human is not None:
+            human_m = subset(human, emotions, model_emotions)
+            per_rater_m = subset(per_rater, emotions, model_emotions) if len(raters) else per_rater
+        if attribute_rdms is not None:
+            attribute_rdms_m = subset(attribute_rdms, emotions, model_emotions)
 
-    n_layers = len(np.unique(profiles.layers)) if profiles is not None and layers else 0
-    steps = len(attributes.attributes) + 1 + (len(attributes.attributes) + 2 + n_layers if profiles is not None else 0)
+    both = human is not None and attribute_rdms is not None
+    n_layers = len(np.unique(profiles.layers)) if profiles is not None and layers and human is not None else 0
+    steps = (len(attribute_names) if both else 0) + 1 + (len(attribute_names) + 2 + n_layers if profiles is not None else 0)
     importance, rsa_rows, partition_rows, layer_rows = [], [], [], []
+    ceiling = None
     with progress_bar("comparisons") as bar:
         task = bar.add_task("rsa", total=steps, visible=progress)
-        for k, attribute in enumerate(attributes.attributes):
+        for k, attribute in enumerate(attribute_names if both else []):
             row = _row(human, attribute_rdms[:, k], method, n_perm, seed)
             ci = bootstrap_raters(per_rater, attribute_rdms[:, k], method, n_boot, seed) if n_boot and len(raters) > 1 else None
             importance.append({"attribute": attribute, "method": method, **row,
                                "ci_raters_low": ci.ci_low if ci else np.nan, "ci_raters_high": ci.ci_high if ci else np.nan,
                                "n_boot": n_boot if ci else 0, "n_raters": len(raters)})
             bar.advance(task)
-        ceiling = noise_ceiling(per_rater, method) if len(raters) > 1 else None
+        if len(raters) > 1:
+            ceiling = noise_ceiling(per_rater, method)
         bar.advance(task)
 
         if profiles is not None:
             model = model_rdm(profiles.values, metric)  # [n_pairs], mean over runs
-            human, per_rater, attribute_rdms = human_m, per_rater_m, attribute_rdms_m
-            rsa_rows += _human_rows(human, per_rater, model, metric, method, n_perm, n_boot, seed)
+            if human is not None:
+                human, per_rater = human_m, per_rater_m
+                rsa_rows += _human_rows(human, per_rater, model, metric, method, n_perm, n_boot, seed)
             bar.advance(task)
-            for k, attribute in enumerate(attributes.attributes):
-                row = _row(model, attribute_rdms[:, k], method, n_perm, seed)
-                rsa_rows.append({"target": attribute, "metric": metric, "method": method, **row,
-                                 "ci_emotions_low": np.nan, "ci_emotions_high": np.nan,
-                                 "ci_raters_low": np.nan, "ci_raters_high": np.nan, "n_boot": 0})
-                bar.advance(task)
-            split = variance_partition(model, attribute_rdms, attributes.attributes)
-            partition_rows = [{"metric": metric, "term": "all", "r2": split.r2, "unique_r2": np.nan, "beta": np.nan},
-                              {"metric": metric, "term": "shared", "r2": np.nan, "unique_r2": split.shared, "beta": np.nan}]
-            partition_rows += [{"metric": metric, "term": a, "r2": np.nan, "unique_r2": split.unique[a],
-                                "beta": split.beta[a]} for a in attributes.attributes]
+            if attribute_rdms is not None:
+                attribute_rdms = attribute_rdms_m
+                for k, attribute in enumerate(attribute_names):
+                    row = _row(model, attribute_rdms[:, k], method, n_perm, seed)
+                    rsa_rows.append({"target": attribute, "metric": metric, "method": method, **row,
+                                     "ci_emotions_low": np.nan, "ci_emotions_high": np.nan,
+                                     "ci_raters_low": np.nan, "ci_raters_high": np.nan, "n_boot": 0})
+                    bar.advance(task)
+                split = variance_partition(model, attribute_rdms, attribute_names)
+                partition_rows = [{"metric": metric, "term": "all", "r2": split.r2, "unique_r2": np.nan, "beta": np.nan},
+                                  {"metric": metric, "term": "shared", "r2": np.nan, "unique_r2": split.shared,
+                                   "beta": np.nan}]
+                partition_rows += [{"metric": metric, "term": a, "r2": np.nan, "unique_r2": split.unique[a],
+                                    "beta": split.beta[a]} for a in attribute_names]
             bar.advance(task)
-            if layers:
+            if layers and human is not None:
                 for layer, n_neurons, layer_model in layer_model_rdms(profiles, metric):
                     layer_rows += [{"layer": layer, "n_neurons": n_neurons, **row} for row in
                                    _human_rows(human, per_rater, layer_model, metric, method, n_perm, n_boot, seed)]
@@ -178,11 +224,13 @@ def run_rsa(
         "metric": metric, "permutations": n_perm, "bootstrap": n_boot, "seed": seed,
         "noise_ceiling": [round(ceiling.lower, 4), round(ceiling.upper, 4)] if ceiling else None,
         "attribute_importance": {r["attribute"]: round(r["tau"], 4) for r in importance},
+        "skipped": skipped,
     }
-    if rsa_rows:
-        human_row = rsa_rows[0]
-        summary.update({"model_vs_human": round(human_row["tau"], 4), "model_vs_human_p_perm": human_row["p_perm"],
-                        "model_r2_attributes": round(partition_rows[0]["r2"], 4)})
+    human_row = next((r for r in rsa_rows if r["target"] == "human"), None)
+    if human_row:
+        summary.update({"model_vs_human": round(human_row["tau"], 4), "model_vs_human_p_perm": human_row["p_perm"]})
+    if partition_rows:
+        summary["model_r2_attributes"] = round(partition_rows[0]["r2"], 4)
     if layer_rows:
         summary["model_vs_human_by_layer"] = {str(r["layer"]): round(r["tau"], 4) for r in layer_rows
                                               if r["target"] == "human"}

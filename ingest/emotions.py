@@ -15,7 +15,11 @@ NEUTRAL = "neutral"
 
 
 def normalise_emotion(name: str) -> str:
-    """'  Admiration ' -> 'admiration'; inner whitespace and hyphens collapse to '_'."""
+    """The one normal form of an emotion name, used for every source (`--emotions`, stimulus labels,
+    ratings, attribute tables, similarity judgments): lower case, outer whitespace stripped, inner
+    runs of whitespace and hyphens collapsed to '_'; other punctuation is kept.
+    '  Admiration ' -> 'admiration', 'Aesthetic Appreciation' -> 'aesthetic_appreciation',
+    'empathic  pain' -> 'empathic_pain'."""
     return re.sub(r"[\s\-]+", "_", str(name).strip().lower())
 
 # The default set of known emotion names: the 27 GoEmotions emotions and neutral.
@@ -23,7 +27,8 @@ DEFAULT_EMOTIONS: tuple[str, ...] = GOEMOTIONS_27 + (NEUTRAL,)
 
 
 def emotion_set(spec: str | None) -> tuple[str, ...]:
-    """Known emotions from a comma-separated list or a file of names (one a line); default GoEmotions + neutral.
+    """Known emotions from a comma-separated list or a file of names (one a line, so a name may hold
+    spaces: 'empathic pain'), normalised; default GoEmotions + neutral.
 
     A value containing a path separator or ending in .txt/.csv is a file: one that does not exist is an
     error (never read as one emotion name).
@@ -43,7 +48,7 @@ def emotion_set(spec: str | None) -> tuple[str, ...]:
             raise BadInputError("the --emotions file does not exist", file=spec, column="--emotions",
                                 expected="a file of emotion names (one a line) or a comma-separated list",
                                 found="no such file")
-        names, where = read_text(path).split(), spec
+        names, where = read_text(path).splitlines(), spec
     else:
         names, where = spec.split(","), None
     for name in names:

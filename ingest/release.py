@@ -347,7 +347,9 @@ def preprocessed_similarity(release: Path, txn: LakeTransaction, summary: dict) 
 
 
 def published_attributes(release: Path, txn: LakeTransaction, summary: dict) -> None:
-    """The published 27 x 14 attribute table (rows in `reordered_emotions.csv` order) into emotion_attributes."""
+    """The published 27 x 14 attribute table (rows in `reordered_emotions.csv` order) into emotion_attributes,
+    for study li2024 and for the authors' preprocessed similarity studies (the same study's attributes), so
+    that `rsa --study li2024-preprocessed` needs no --attributes-study."""
     emotions = reordered_emotions(release)
     path = release_file(release, SCORES)
     table = read_table(path)
@@ -359,7 +361,8 @@ def published_attributes(release: Path, txn: LakeTransaction, summary: dict) -> 
                      index=table.frame.index)
         for column in table.frame.columns
     ])
-    write_piece(txn, frame_to_attributes(frame, table, study=STUDY, emotions=DEFAULT_EMOTIONS, source=path.name))
+    for study in (STUDY, PREPROCESSED, PREPROCESSED_AVG):
+        write_piece(txn, frame_to_attributes(frame, table, study=study, emotions=DEFAULT_EMOTIONS, source=path.name))
     summary["attributes"] = len(frame)
 
 

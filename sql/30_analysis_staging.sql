@@ -9,10 +9,10 @@ FROM read_parquet('analyses/*/*/*/*.parquet', hive_partitioning = true,
 WHERE analysis <> '_empty'
   AND _lake_path(filename, 5) IN (SELECT path FROM _live_files WHERE table_name = 'analyses');
 
--- searchlight_results: one row per run set, study, neuron and attribute (tau-b, one-sided p, q).
+-- searchlight_results: one row per run set, study, neuron and attribute (tau-b, one-sided p by `inference`, q).
 CREATE OR REPLACE VIEW searchlight_results AS
-SELECT run_set, study, neuron, layer, unit, attribute, tau, p, q, q_monotone, q_study
-FROM read_parquet('searchlight_results/*/*/*.parquet', hive_partitioning = true,
+SELECT run_set, study, neuron, layer, unit, attribute, tau, p, q, q_monotone, q_study, inference, p_asymptotic
+FROM read_parquet('searchlight_results/*/*/*.parquet', hive_partitioning = true, union_by_name = true,
                   hive_types = {'run_set': VARCHAR, 'study': VARCHAR})
 WHERE run_set <> '_empty'
   AND _lake_path(filename, 4) IN (SELECT path FROM _live_files WHERE table_name = 'searchlight_results');

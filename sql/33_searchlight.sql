@@ -1,8 +1,8 @@
 -- Searchlight marts (`emolake searchlight`, `emolake neurons`).
 
--- searchlight: one row per run set, study, neuron and attribute: tau-b, one-sided p, q (the FDR mode chosen at run time).
+-- searchlight: one row per run set, study, neuron and attribute: tau-b, one-sided p (by `inference`: permutation or the study's asymptotic; p_asymptotic beside it), q (the FDR mode chosen at run time).
 CREATE OR REPLACE VIEW searchlight AS
-SELECT run_set, study, neuron, layer, unit, attribute, tau, p, q, q_monotone, q_study
+SELECT run_set, study, neuron, layer, unit, attribute, tau, p, q, q_monotone, q_study, inference, p_asymptotic
 FROM searchlight_results;
 
 -- searchlight_counts: one row per run set, study, FDR mode, alpha (the run's --alpha and 0.05, 0.01, 0.001), attribute and layer (NULL = all): significant neurons (q < alpha), selective ones (significant for exactly one attribute), significant tests.

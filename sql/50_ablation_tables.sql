@@ -62,18 +62,19 @@ FROM read_parquet('ablation_tests/*/*/*.parquet', hive_partitioning = true,
 WHERE run_set <> '_empty'
   AND _lake_path(filename, 4) IN (SELECT path FROM _live_files WHERE table_name = 'ablation_tests');
 
--- importance_correlations: one row per run set, study, emotion and k: r(accuracy drop, human importance).
+-- importance_correlations: one row per run set, study, emotion and k: r(accuracy drop, human importance); drop = its definition (vs-control, the study's, or vs-unablated).
 CREATE OR REPLACE VIEW importance_correlations AS
-SELECT run_set, study, emotion, k, n_attributes, r
-FROM read_parquet('importance_correlations/*/*/*.parquet', hive_partitioning = true,
+SELECT run_set, study, emotion, k, n_attributes, r, "drop"
+FROM read_parquet('importance_correlations/*/*/*.parquet', hive_partitioning = true, union_by_name = true,
                   hive_types = {'run_set': VARCHAR, 'study': VARCHAR})
 WHERE run_set <> '_empty'
   AND _lake_path(filename, 4) IN (SELECT path FROM _live_files WHERE table_name = 'importance_correlations');
 
--- importance_tests: one row per run set, study and k: Fisher-z mean r over emotions, CI, one-sample t-test.
+-- importance_tests: one row per run set, study and k: Fisher-z mean r over emotions (r = +-1 and NaN counted, not averaged), CI, one-sample t-test.
 CREATE OR REPLACE VIEW importance_tests AS
-SELECT run_set, study, k, n_emotions, mean_r, ci_low, ci_high, t, p, n_emotions_positive, importance_method
-FROM read_parquet('importance_tests/*/*/*.parquet', hive_partitioning = true,
+SELECT run_set, study, k, n_emotions, mean_r, ci_low, ci_high, t, p, n_emotions_positive, n_emotions_r_one,
+       n_emotions_r_nan, importance_method, "drop", ablation_study
+FROM read_parquet('importance_tests/*/*/*.parquet', hive_partitioning = true, union_by_name = true,
                   hive_types = {'run_set': VARCHAR, 'study': VARCHAR})
 WHERE run_set <> '_empty'
   AND _lake_path(filename, 4) IN (SELECT path FROM _live_files WHERE table_name = 'importance_tests');

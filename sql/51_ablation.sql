@@ -53,7 +53,9 @@ LEFT JOIN ablation_tests AS t
 GROUP BY s.run_set, s.study, s.emotion, s.k;
 
 -- importance_link: one row per run set, study and k: Fisher-z mean over emotions of r(accuracy drop, human
--- attribute importance) across attributes, its 95% CI back-transformed, one-sample t-test (two-sided).
+-- attribute importance) across attributes, its 95% CI back-transformed, one-sample t-test (two-sided);
+-- drop = the drop's definition, n_emotions_r_one / _nan = emotions left out (r = +-1 or undefined).
 CREATE OR REPLACE VIEW importance_link AS
-SELECT run_set, study, k, mean_r, ci_low, ci_high, t, p, n_emotions_positive, n_emotions, importance_method
+SELECT run_set, study, k, mean_r, ci_low, ci_high, t, p, n_emotions_positive, n_emotions, n_emotions_r_one,
+       n_emotions_r_nan, importance_method, "drop", ablation_study
 FROM importance_tests;

@@ -38,9 +38,12 @@ class Synthetic:
 def write_synthetic(
     lake: Lake, n_emotions: int = 8, units: int = 6, n_runs: int = 2, n_raters: int = 5, seed: int = 0,
     run_set: str = "toy", study: str = "toy-study", dataset: str = "toy-stimuli", status: str = "complete",
+    emotions: list[str] | None = None,
 ) -> Synthetic:
+    """`emotions` (normalised names) replaces the first `n_emotions` GoEmotions emotions."""
     rng = np.random.default_rng(seed)
-    emotions = sorted(GOEMOTIONS_27[:n_emotions])
+    emotions = sorted(emotions) if emotions else sorted(GOEMOTIONS_27[:n_emotions])
+    n_emotions = len(emotions)
     attributes = np.round(rng.random((n_emotions, len(ATTRIBUTES))) * 9, 1)
     n_layers, d_ff = 2, units
     n_neurons = n_layers * d_ff

@@ -215,3 +215,51 @@ def test_unknown_emotion_file_is_refused(lake, tmp_path):
     with pytest.raises(BadInputError, match="unknown emotion"):
         with lake.transaction() as txn:
             load_released_masking(release, txn, {})
+
+
+def test_drop_definitions_equal_hand_computation_and_differ_with_one_draw_per_attribute():
+    frame = results(replicates=[1, 2], draws=1, shared_controls=False, seed=8)
+    importance = pd.Series([0.3, 0.1, 0.2, 0.05], index=ATTRIBUTES)
+    by_control = accuracy_drops(frame, "vs-control").set_index(["emotion", "attribute", "k"])["drop"]
+    by_unablated = accuracy_drops(frame, "vs-unablated").set_index(["emotion", "attribute", "k"])["drop"]
+    for e in EMOTIONS:
+        cell = frame[frame.emotion == e]
+        unablated = cell[cell.condition == "unablated"]["accuracy"].mean()
+        for a in ATTRIBUTES:
+            ablated = cell[(cell.attribute == a) & (cell.k == 20) & (cell.condition == "attribute")]["accuracy"].mean()
+            control = cell[(cell.attribute == a) & (cell.k == 20) & (cell.condition == "random")]["accuracy"].mean()
+            assert math.isclose(by_control[(e, a, 20)], control - ablated)  # the study: own random draw - attribute
+            assert math.isclose(by_unablated[(e, a, 20)], unablated - ablated)
+        r_control = importance_correlations(accuracy_drops(frame, "vs-control"), importance).set_index(["emotion", "k"])
+        expected = stats.pearsonr([by_control[(e, a, 20)] for a in ATTRIBUTES], importance[ATTRIBUTES]).statistic
+        assert math.isclose(r_control.loc[(e, 20), "r"], expected)
+    r_unablated = importance_correlations(accuracy_drops(frame, "vs-unablated"), importance)
+    assert not np.allclose(r_control["r"].to_numpy(), r_unablated["r"].to_numpy())
+    with pytest.raises(BadInputError):
+        accuracy_drops(frame, "vs-nothing")
+
+
+def test_fisher_test_counts_perfect_and_undefined_correlations_instead_of_averaging_them():
+    out = fisher_mean_test(np.array([0.3, 1.0, np.nan, 0.2, -1.0]))
+    assert out["n_emotions"] == 2 and out["n_emotions_r_one"] == 2 and out["n_emotions_r_nan"] == 1
+    assert math.isclose(out["mean_r"], math.tanh(np.arctanh([0.3, 0.2]).mean()))
+    assert out["n_emotions_positive"] == 3  # 0.3, 1.0, 0.2
+
+
+def test_a_studys_human_data_combines_with_another_studys_ablation_results(lake):
+    frame = results(replicates=[1, 2], draws=1, shared_controls=False, seed=9)
+    _write_results(lake, frame, study="st")
+    m = len(ATTRIBUTES)
+    with lake.transaction() as txn:
+        txn.write("attribute_importance_results", pa.table({
+            "attribute": ATTRIBUTES, "method": ["tau_b"] * m, "tau": [0.3, 0.1, 0.2, 0.05], "p": [0.01] * m,
+            "p_perm": [None] * m, "n_perm": [0] * m, "ci_raters_low": [None] * m, "ci_raters_high": [None] * m,
+            "n_boot": [0] * m, "n_pairs": [6] * m, "n_raters": [10] * m}), {"study": "other"})
+    summary = refresh_ablation_statistics(lake, "rs", "other", drop="vs-unablated")
+    assert summary["ablation_study"] == "st" and summary["drop"] == "vs-unablated"
+    link = query(lake, "SELECT * FROM importance_link WHERE study = 'other' ORDER BY k").to_pylist()
+    assert [r["k"] for r in link] == KS
+    assert {(r["drop"], r["ablation_study"]) for r in link} == {("vs-unablated", "st")}
+    expected = importance_tests(importance_correlations(
+        accuracy_drops(frame, "vs-unablated"), pd.Series([0.3, 0.1, 0.2, 0.05], index=ATTRIBUTES)))
+    assert np.allclose([r["mean_r"] for r in link], expected["mean_r"])

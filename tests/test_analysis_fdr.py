@@ -34,3 +34,19 @@ def test_missing_p_stays_missing_and_does_not_count_as_a_test() -> None:
 def test_unknown_mode_is_an_error() -> None:
     with pytest.raises(ValueError):
         fdr(np.array([0.1]), "holm")
+
+
+def test_study_q_gives_tied_p_r_average_ranks() -> None:
+    # R: p <- c(0.01, 0.02, 0.02, 0.02, 0.5); p * 5 / rank(p) -> ranks 1, 3, 3, 3, 5
+    p = np.array([0.02, 0.01, 0.02, 0.5, 0.02])
+    ranks = np.array([3.0, 1.0, 3.0, 5.0, 3.0])
+    assert np.allclose(bh_study(p), np.minimum(p * 5 / ranks, 1))
+    q = bh_study(p)
+    assert q[0] == q[2] == q[4]  # equal p, equal q (position-based ranks gave 0.05, 0.0333, 0.025)
+
+
+def test_study_q_ties_in_many_dimensions_equal_a_brute_force_average_rank() -> None:
+    p = np.round(np.random.default_rng(2).random((40, 3)), 2)  # many ties
+    flat = p.ravel()
+    ranks = np.array([(flat < v).sum() + ((flat == v).sum() + 1) / 2 for v in flat])
+    assert np.allclose(bh_study(p).ravel(), np.minimum(flat * flat.size / ranks, 1))

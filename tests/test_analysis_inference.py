@@ -118,3 +118,31 @@ def test_variance_partition_equals_sklearn_regressions() -> None:
     assert split.shared == pytest.approx(full - sum(split.unique.values()), abs=1e-12)
     with pytest.raises(ValueError):
         variance_partition(y, x, ["a", "b"])
+
+
+def test_bca_interval_corrects_the_raters_bootstrap_bias_like_scipy() -> None:
+    rng = np.random.default_rng(11)
+    truth = rng.random(28)
+    raters = truth + rng.normal(0, 1.0, size=(12, 28))
+    target = truth + rng.normal(0, 0.2, 28)
+    n_boot = 3000
+    ours = bootstrap_raters(raters, target, "pearson", n_boot=n_boot, seed=2, ci="bca")
+    percentile = bootstrap_raters(raters, target, "pearson", n_boot=n_boot, seed=2, ci="percentile")
+    basic = bootstrap_raters(raters, target, "pearson", n_boot=n_boot, seed=2, ci="basic")
+    assert ours.ci == "bca" and percentile.ci == "percentile"
+    assert np.mean(percentile.distribution) < percentile.estimate  # the bias the BCa interval corrects
+
+    def statistic(index, axis=-1):
+        index = np.asarray(index)
+        means = raters[index.reshape(-1, index.shape[-1])].mean(axis=1)  # [batch, n_pairs]
+        r = [stats.pearsonr(m, target).statistic for m in means]
+        return np.reshape(r, index.shape[:-1])
+
+    ref = stats.bootstrap((np.arange(len(raters)),), statistic, vectorized=True, n_resamples=n_boot,
+                          method="BCa", rng=np.random.default_rng(3))
+    # equal up to Monte Carlo error (different resamples; the correction reaches far into the tail)
+    assert ours.ci_low == pytest.approx(ref.confidence_interval.low, abs=0.035)
+    assert ours.ci_high == pytest.approx(ref.confidence_interval.high, abs=0.035)
+    q = np.quantile(percentile.distribution, [0.025, 0.975])
+    assert (basic.ci_low, basic.ci_high) == pytest.approx((2 * basic.estimate - q[1], 2 * basic.estimate - q[0]))
+    assert ours.ci_low > percentile.ci_low and ours.ci_high > percentile.ci_high

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 
 import numpy as np
@@ -10,7 +11,8 @@ from click.testing import CliRunner
 from scipy import stats
 
 from analysis.fdr import bh_monotone, bh_study
-from analysis.rdm import feature_rdms, rdm
+from analysis.rdm import feature_rdms, rdm, square
+from analysis.searchlight import permutation_null_moments, searchlight_tau
 from cli import cli
 from warehouse.database import query
 
@@ -30,7 +32,8 @@ def _run(lake, *args: str):
 
 def test_searchlight_equals_scipy_per_neuron_and_bh_over_all_tests(toy) -> None:
     lake, s = toy
-    result = _run(lake, "searchlight", "--run-set", s.run_set, "--study", s.study, "--fdr", "study", "--json")
+    result = _run(lake, "searchlight", "--run-set", s.run_set, "--study", s.study, "--inference", "asymptotic",
+                  "--fdr", "study", "--json")
     assert result.exit_code == 0, result.output
     summary = json.loads(result.output)
     assert summary["tests"] == s.n_layers * s.d_ff * len(ATTRIBUTES)
@@ -50,6 +53,7 @@ def test_searchlight_equals_scipy_per_neuron_and_bh_over_all_tests(toy) -> None:
     assert np.allclose([r["q_monotone"] for r in rows], bh_monotone(np.array(p_all)))
     assert np.allclose([r["q_study"] for r in rows], bh_study(np.array(p_all)))
     assert [r["q"] for r in rows] == [r["q_study"] for r in rows]  # --fdr study
+    assert query(lake, "SELECT DISTINCT inference FROM searchlight").to_pylist() == [{"inference": "asymptotic"}]
     # the neurons built to track an attribute are found
     best = query(lake, "SELECT attribute, arg_max(neuron, tau) AS neuron FROM searchlight GROUP BY 1 ORDER BY 1").to_pylist()
     assert {r["attribute"]: r["neuron"] for r in best} == {"arousal": 0, "control": 1, "valence": s.d_ff}
@@ -169,3 +173,75 @@ def test_rsa_on_a_run_set_covering_part_of_the_study_uses_the_shared_emotions(to
     got = query(lake, "SELECT tau FROM model_rsa WHERE study = 'wide' AND target = 'human' AND layer IS NULL"
                 ).column(0)[0].as_py()
     assert got == pytest.approx(expected, abs=1e-12)
+
+
+# --- permutation inference ----------------------------------------------------------------------
+
+def _brute_force_numerator(x: np.ndarray, y: np.ndarray) -> float:
+    """Concordant minus discordant pairs of two condensed RDMs, pair of pairs by pair of pairs."""
+    return float(sum(np.sign(x[a] - x[b]) * np.sign(y[a] - y[b]) for a, b in itertools.combinations(range(len(x)), 2)))
+
+
+def test_permutation_null_mean_is_zero_and_moments_equal_full_enumeration() -> None:
+    rng = np.random.default_rng(4)
+    n = 6  # 720 relabellings, all enumerated
+    x = rdm(rng.normal(size=(n, 3)), "absolute")  # [15, 3] neuron RDMs
+    y = rdm(np.round(rng.normal(size=(n, 2)), 1), "absolute")  # [15, 2] attribute RDMs, with ties
+    perms = np.array(list(itertools.permutations(range(n))))
+    variance, third = permutation_null_moments(x, y, perms)
+    i, j = np.triu_indices(n, 1)
+    for a in range(y.shape[1]):
+        full = square(y[:, a], n)
+        null = np.array([[_brute_force_numerator(x[:, k], full[p[i], p[j]]) for k in range(x.shape[1])] for p in perms])
+        assert null.mean(axis=0) == pytest.approx(0, abs=1e-12)  # the null mean of S is exactly 0
+        assert variance[:, a] == pytest.approx((null ** 2).mean(axis=0), rel=1e-12)
+        assert third[:, a] == pytest.approx((null ** 3).mean(axis=0), rel=1e-12, abs=1e-9)
+
+
+def test_permutation_p_agrees_with_a_per_test_permutation_loop() -> None:
+    rng = np.random.default_rng(5)
+    n, n_perm = 12, 1000
+    attributes = rng.normal(size=(n, 2))
+    profiles = rng.normal(size=(n, 4))
+    profiles[:, 0] = attributes[:, 0] + rng.normal(scale=0.3, size=n)  # one neuron tracks attribute 0
+    x, y = rdm(profiles, "absolute"), rdm(attributes, "absolute")
+    ours = searchlight_tau(x, y, "permutation", n_perm=n_perm, seed=1)
+    i, j = np.triu_indices(n, 1)
+    loop_rng = np.random.default_rng(99)  # independent permutations, one test at a time, scipy's tau
+    for k in range(x.shape[1]):
+        for a in range(y.shape[1]):
+            full = square(y[:, a], n)
+            observed = stats.kendalltau(x[:, k], y[:, a]).statistic
+            null = [stats.kendalltau(x[:, k], full[p[i], p[j]]).statistic
+                    for p in (loop_rng.permutation(n) for _ in range(n_perm))]
+            brute = (1 + np.sum(np.array(null) >= observed - 1e-12)) / (1 + n_perm)
+            assert ours.p[k, a] == pytest.approx(brute, abs=0.02 + 0.1 * brute)
+    assert ours.p[0, 0] < 0.05 and ours.inference == "permutation" and ours.n_perm == n_perm and ours.seed == 1
+
+
+def test_permutation_p_is_calibrated_on_null_data_where_the_asymptotic_p_is_not() -> None:
+    rng = np.random.default_rng(6)
+    n = 12  # emotions; neurons and attributes independent: every null hypothesis is true
+    x = rdm(rng.normal(size=(n, 150)), "absolute")
+    y = rdm(rng.normal(size=(n, 40)), "absolute")
+    result = searchlight_tau(x, y, "permutation", n_perm=500, seed=0)  # 6,000 tests
+    assert 0.035 < np.mean(result.p < 0.05) < 0.065
+    assert np.sum(result.q_monotone < 0.01) <= 3
+    assert np.mean(result.p_asymptotic < 0.05) > 0.08  # the study's p: pairs treated as independent
+    assert np.sum(bh_monotone(result.p_asymptotic) < 0.01) > 20
+
+
+def test_searchlight_default_is_permutation_recorded_and_reproducible_with_its_seed(toy) -> None:
+    lake, s = toy
+    args = ["searchlight", "--run-set", s.run_set, "--study", s.study, "--permutations", "50", "--seed", "3"]
+    assert _run(lake, *args).exit_code == 0
+    first = query(lake, "SELECT neuron, attribute, p, p_asymptotic, inference FROM searchlight ORDER BY 1, 2").to_pylist()
+    assert {r["inference"] for r in first} == {"permutation"}
+    assert any(r["p"] != r["p_asymptotic"] for r in first)
+    record = query(lake, "SELECT params, seed FROM analyses WHERE analysis = 'searchlight'").to_pylist()[0]
+    params = json.loads(record["params"])
+    assert (params["inference"], params["n_perm"], record["seed"]) == ("permutation", 50, 3)
+    assert _run(lake, *args).exit_code == 0
+    assert query(lake, "SELECT neuron, attribute, p, p_asymptotic, inference FROM searchlight ORDER BY 1, 2").to_pylist() == first
+    assert _run(lake, *args[:-1], "4").exit_code == 0
+    assert query(lake, "SELECT neuron, attribute, p, p_asymptotic, inference FROM searchlight ORDER BY 1, 2").to_pylist() != first

@@ -68,6 +68,7 @@ def _lake_with_neurons_and_importance(lake, attributes=("arousal", "valence", "c
             "attribute": np.repeat(attributes, n), "tau": rng.normal(size=n * len(attributes)),
             "p": np.full(n * len(attributes), 0.5), "q": np.full(n * len(attributes), 0.5),
             "q_monotone": np.full(n * len(attributes), 0.5), "q_study": np.full(n * len(attributes), 0.5),
+            "inference": ["permutation"] * (n * len(attributes)), "p_asymptotic": np.full(n * len(attributes), 0.5),
         }), {"run_set": "rs", "study": "st"})
         txn.write("neuron_set_sizes", pa.table({"k": list(ks), "scope": ["global"] * len(ks)}),
                   {"run_set": "rs", "study": "st"})

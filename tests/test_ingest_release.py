@@ -188,6 +188,9 @@ def test_real_release_as_gzip_loads_the_same(real_lake: Lake, shared_data: Path,
     with lake.transaction("test") as txn:
         release_module.published_attributes(release, txn, summary)
     assert summary["attributes"] == 378
-    got = rows(lake, "SELECT emotion, attribute, value FROM emotion_attributes ORDER BY 1, 2")
+    got = rows(lake, "SELECT emotion, attribute, value FROM emotion_attributes WHERE study = 'li2024' ORDER BY 1, 2")
     want = rows(real_lake, "SELECT emotion, attribute, value FROM emotion_attributes WHERE study = 'li2024' ORDER BY 1, 2")
     assert got == want
+    for study in ("li2024-preprocessed", "li2024-preprocessed-avg"):  # the same study's attribute table
+        assert rows(lake, f"SELECT emotion, attribute, value FROM emotion_attributes WHERE study = '{study}' "
+                          "ORDER BY 1, 2") == want

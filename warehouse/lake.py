@@ -138,7 +138,8 @@ class Lake:
         self.root.mkdir(parents=True, exist_ok=True)
         for spec in TABLES.values():
             seed = self.seed_path(spec)
-            if not seed.exists():
+            # a seed of an older schema is rewritten (zero rows): the views read new columns from it
+            if not seed.exists() or not pq.read_schema(seed).equals(spec.schema):
                 created = True
                 empty = spec.schema.empty_table()
                 write_parquet_atomic(empty, seed, **spec.write_options)

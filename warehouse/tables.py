@@ -171,18 +171,21 @@ register(_spec(
 
 register(_spec(
     "importance_correlations", {"run_set": pa.string(), "study": pa.string()}, {
-        "emotion": pa.string(), "k": pa.int64(), "n_attributes": pa.int64(), "r": pa.float64(),
+        "emotion": pa.string(), "k": pa.int64(), "n_attributes": pa.int64(), "r": pa.float64(), "drop": pa.string(),
     },
-    "Per emotion and k: Pearson r across attributes between accuracy drop and human attribute importance.",
+    "Per emotion and k: Pearson r across attributes between accuracy drop (definition in `drop`) and human "
+    "attribute importance.",
 ))
 
 register(_spec(
     "importance_tests", {"run_set": pa.string(), "study": pa.string()}, {
         "k": pa.int64(), "n_emotions": pa.int64(), "mean_r": pa.float64(), "ci_low": pa.float64(),
         "ci_high": pa.float64(), "t": pa.float64(), "p": pa.float64(), "n_emotions_positive": pa.int64(),
-        "importance_method": pa.string(),
+        "n_emotions_r_one": pa.int64(), "n_emotions_r_nan": pa.int64(),
+        "importance_method": pa.string(), "drop": pa.string(), "ablation_study": pa.string(),
     },
-    "Per k: Fisher-z mean of the per-emotion correlations, its 95% CI and a one-sample t-test against 0.",
+    "Per k: Fisher-z mean of the per-emotion correlations (r = +-1 and NaN left out and counted), its 95% CI "
+    "and a one-sample t-test against 0; the drop definition and the study whose ablations were used.",
 ))
 
 # Extraction (issue 3). The activations layout was chosen by measurement (docs/BENCHMARKS.md,
@@ -246,10 +249,10 @@ register(_spec(
     "searchlight_results", {"run_set": pa.string(), "study": pa.string()}, {
         "neuron": pa.int32(), "layer": pa.int32(), "unit": pa.int32(), "attribute": pa.string(),
         "tau": pa.float64(), "p": pa.float64(), "q": pa.float64(), "q_monotone": pa.float64(),
-        "q_study": pa.float64(),
+        "q_study": pa.float64(), "inference": pa.string(), "p_asymptotic": pa.float64(),
     },
-    "Per neuron and attribute: Kendall tau-b of the neuron RDM with the attribute RDM, one-sided p, "
-    "q in the chosen FDR mode and in both.",
+    "Per neuron and attribute: Kendall tau-b of the neuron RDM with the attribute RDM, one-sided p by the "
+    "inference named in `inference` (permutation or asymptotic), the asymptotic p, q in the chosen FDR mode and in both.",
 ))
 
 register(_spec(

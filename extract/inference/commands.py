@@ -205,17 +205,27 @@ def _run_set_defaults(lake, run_set: str) -> tuple[str | None, str | None, str |
 @click.option("--run-set", required=True)
 @click.option("--study", default="li2024", show_default=True)
 @click.option("--importance-method", default=None, help="attribute_importance method [default: tau_b].")
+@click.option("--drop", type=click.Choice(["vs-control", "vs-unablated"]), default="vs-control", show_default=True,
+              help="Accuracy drop of the importance link: random-control accuracy (the study's) or unablated "
+                   "accuracy, minus attribute-ablated accuracy. Stored with the link.")
+@click.option("--ablation-study", default=None,
+              help="Study of the run set's ablation sweep [default: --study if it has one, else the run set's only one].")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.pass_obj
-def ablation_stats(lake, run_set, study, importance_method, as_json) -> None:
+def ablation_stats(lake, run_set, study, importance_method, drop, ablation_study, as_json) -> None:
     """Recompute the paired tests and the importance link of a sweep (e.g. after `rsa` or a release load).
+
+    The human importance comes from --study, the ablation results from --ablation-study, so a
+    study's human data combines with any run set's sweep.
 
     \b
     Example:
       emolake --lake lake ablation-stats --run-set li2024-roberta --study li2024
+      emolake --lake lake ablation-stats --run-set li2024-roberta --study li2024-preprocessed --drop vs-unablated
     """
     from analysis.ablation_stats import refresh_ablation_statistics
     from warehouse.console import print_summary
 
-    summary = refresh_ablation_statistics(lake.require(), run_set, study, importance_method)
+    summary = refresh_ablation_statistics(lake.require(), run_set, study, importance_method, drop=drop,
+                                          ablation_study=ablation_study)
     print_summary(f"Ablation statistics {run_set} / {study}", summary, as_json=as_json)
