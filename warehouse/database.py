@@ -111,7 +111,8 @@ def symlinks_leading_out(lake: Lake) -> list[Path]:
     One `scandir` walk; an entry's link flag comes with the directory listing, so only links are stat'ed.
     """
     root = Path(os.path.realpath(lake.root))
-    found: list[Path] = []
+    found = [lake.root / name for name in TABLES
+             if (lake.root / name).is_symlink() and root not in Path(os.path.realpath(lake.root / name)).parents]
     folders = [str(lake.root / name) for name in TABLES]
     while folders:
         try:
@@ -149,18 +150,20 @@ def sandboxed_connect(lake: Lake) -> Iterator[duckdb.DuckDBPyConnection]:
     # directory do the relative table folders allowed below mean the lake's own.
     cwd = os.getcwd()
     spill = tempfile.mkdtemp(prefix="emolake-query-")  # DuckDB's default '.tmp' would land in the lake
-    os.chdir(lake.root)
-    con = duckdb.connect(":memory:", config={**NO_EXTENSIONS, "temp_directory": spill})
     try:
-        con.execute("ATTACH ? AS warehouse (READ_ONLY)", [str(lake.database_path)])
-        con.execute("USE warehouse")
-        _configure(con, lake)
-        con.execute("SET allowed_directories = ?", [readable_directories(lake)])
-        con.execute("SET enable_external_access = false")
-        con.execute("SET lock_configuration = true")
-        yield con
+        os.chdir(lake.root)
+        con = duckdb.connect(":memory:", config={**NO_EXTENSIONS, "temp_directory": spill})
+        try:
+            con.execute("ATTACH ? AS warehouse (READ_ONLY)", [str(lake.database_path)])
+            con.execute("USE warehouse")
+            _configure(con, lake)
+            con.execute("SET allowed_directories = ?", [readable_directories(lake)])
+            con.execute("SET enable_external_access = false")
+            con.execute("SET lock_configuration = true")
+            yield con
+        finally:
+            con.close()
     finally:
-        con.close()
         os.chdir(cwd)
         shutil.rmtree(spill, ignore_errors=True)
 
