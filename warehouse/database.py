@@ -100,20 +100,26 @@ def _ensure_views(lake: Lake) -> None:
         rebuild_views(lake)
 
 
+def readable_folders() -> list[str]:
+    """The lake's top-level folders that user SQL may read (and that the symlink scan walks): the tables."""
+    return list(TABLES)
+
+
 def readable_directories(lake: Lake) -> list[str]:
-    """What user SQL may read: the table folders (relative, as the views name them) and the same absolute."""
-    return [f"{name}/" for name in TABLES] + [f"{lake.root / name}/" for name in TABLES]
+    """`allowed_directories`: the readable folders, relative (as the views name them) and absolute."""
+    folders = readable_folders()
+    return [f"{name}/" for name in folders] + [f"{lake.root / name}/" for name in folders]
 
 
 def symlinks_leading_out(lake: Lake) -> list[Path]:
-    """Links inside the table folders that resolve outside the lake (DuckDB does not follow them for us).
+    """Links in or as the readable folders that resolve outside the lake (DuckDB does not follow them for us).
 
     One `scandir` walk; an entry's link flag comes with the directory listing, so only links are stat'ed.
     """
     root = Path(os.path.realpath(lake.root))
-    found = [lake.root / name for name in TABLES
+    found = [lake.root / name for name in readable_folders()
              if (lake.root / name).is_symlink() and root not in Path(os.path.realpath(lake.root / name)).parents]
-    folders = [str(lake.root / name) for name in TABLES]
+    folders = [str(lake.root / name) for name in readable_folders()]
     while folders:
         try:
             entries = list(os.scandir(folders.pop()))
