@@ -241,3 +241,21 @@ def test_a_generic_file_name_that_is_not_a_name_asks_for_dataset(world) -> None:
 def test_name_from_text_always_gives_a_valid_name() -> None:
     for text in ["my file (1)", "..", "", "_empty", "a/../b", "x" * 500, "é"]:
         assert name_problem(name_from_text(text)) is None
+
+
+def test_the_command_line_refuses_a_path_as_a_study_in_a_real_process(world) -> None:
+    """The issue's own example, `--study "x/../../../elsewhere"`, as a user would type it."""
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    folder, lake = world
+    before = tree_hashes(folder)  # the path would land in this folder, beside the lake
+    done = subprocess.run([sys.executable, str(REPO / "cli.py"), "--lake", str(lake.root), "ingest", "ratings",
+                           str(folder / "r.csv"), "--study", "x/../../../elsewhere"],
+                          capture_output=True, text=True, cwd=folder, timeout=120,
+                          env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert done.returncode == 2, done.stderr
+    assert "Invalid value for '--study': contains a '/'" in done.stderr and "Traceback" not in done.stderr
+    assert tree_hashes(folder) == before

@@ -181,6 +181,17 @@ def test_a_symlink_in_a_table_folder_leading_out_refuses_the_query(tmp_path: Pat
         query(lake, "SELECT * FROM read_text('stimuli/dataset=etc/hostname')")
 
 
+def test_a_table_folder_that_is_a_symlink_leading_out_refuses_the_query(tmp_path: Path) -> None:
+    lake = Lake(tmp_path / "lake")
+    lake.init()
+    outside = tmp_path / "outside-ratings"
+    lake.table_dir("ratings").rename(outside)
+    (outside / "secret.txt").write_text("not the lake's")
+    os.symlink(outside, lake.table_dir("ratings"))
+    with pytest.raises(ReadOnlyQueryError, match="leads outside"):
+        query(lake, "SELECT * FROM read_text('ratings/secret.txt')")
+
+
 def test_the_sandbox_does_not_leak_into_other_connections(world) -> None:
     folder, lake = world
     query(lake, "SELECT 1")

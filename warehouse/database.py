@@ -134,20 +134,27 @@ def _ensure_views(lake: Lake) -> None:
         rebuild_views(lake, only_if_stale=True)
 
 
+def readable_folders() -> list[str]:
+    """The lake's top-level folders that user SQL may read (and that the symlink scan walks): the tables
+    and the commit log the views filter on."""
+    return [*TABLES, COMMIT_DIR]
+
+
 def readable_directories(lake: Lake) -> list[str]:
-    """What user SQL may read: the table folders and the commit log (relative, as the views name them), and the same absolute."""
-    folders = [*TABLES, COMMIT_DIR]
+    """`allowed_directories`: the readable folders, relative (as the views name them) and absolute."""
+    folders = readable_folders()
     return [f"{name}/" for name in folders] + [f"{lake.root / name}/" for name in folders]
 
 
 def symlinks_leading_out(lake: Lake) -> list[Path]:
-    """Links inside the table folders that resolve outside the lake (DuckDB does not follow them for us).
+    """Links in or as the readable folders that resolve outside the lake (DuckDB does not follow them for us).
 
     One `scandir` walk; an entry's link flag comes with the directory listing, so only links are stat'ed.
     """
     root = Path(os.path.realpath(lake.root))
-    found: list[Path] = []
-    folders = [str(lake.root / name) for name in (*TABLES, COMMIT_DIR)]
+    found = [lake.root / name for name in readable_folders()
+             if (lake.root / name).is_symlink() and root not in Path(os.path.realpath(lake.root / name)).parents]
+    folders = [str(lake.root / name) for name in readable_folders()]
     while folders:
         try:
             entries = list(os.scandir(folders.pop()))
@@ -184,18 +191,20 @@ def sandboxed_connect(lake: Lake) -> Iterator[duckdb.DuckDBPyConnection]:
     # directory do the relative table folders allowed below mean the lake's own.
     cwd = os.getcwd()
     spill = tempfile.mkdtemp(prefix="emolake-query-")  # DuckDB's default '.tmp' would land in the lake
-    os.chdir(lake.root)
-    con = duckdb.connect(":memory:", config={**NO_EXTENSIONS, "temp_directory": spill})
     try:
-        con.execute("ATTACH ? AS warehouse (READ_ONLY)", [str(lake.database_path)])
-        con.execute("USE warehouse")
-        _configure(con, lake)
-        con.execute("SET allowed_directories = ?", [readable_directories(lake)])
-        con.execute("SET enable_external_access = false")
-        con.execute("SET lock_configuration = true")
-        yield con
+        os.chdir(lake.root)
+        con = duckdb.connect(":memory:", config={**NO_EXTENSIONS, "temp_directory": spill})
+        try:
+            con.execute("ATTACH ? AS warehouse (READ_ONLY)", [str(lake.database_path)])
+            con.execute("USE warehouse")
+            _configure(con, lake)
+            con.execute("SET allowed_directories = ?", [readable_directories(lake)])
+            con.execute("SET enable_external_access = false")
+            con.execute("SET lock_configuration = true")
+            yield con
+        finally:
+            con.close()
     finally:
-        con.close()
         os.chdir(cwd)
         shutil.rmtree(spill, ignore_errors=True)
 
