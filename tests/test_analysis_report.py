@@ -25,7 +25,6 @@ from cli import cli
 from ingest.emotions import GOEMOTIONS_27
 from test_ingest_embedded import ingest_embedded
 
-CHROMIUM = Path("/usr/bin/chromium")
 ATTRIBUTES = ["arousal", "valence", "happy-face", "fear-face", "control", "novelty"]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -267,11 +266,9 @@ def test_report_command_on_the_embedded_human_figures(lake, tmp_path):
     assert _png_size(tmp_path / "r" / "mds_human.png")[0] > 300
 
 
-def test_report_images_load_in_headless_chromium(full_report, tmp_path):
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} not found (Debian: apt-get install -y chromium)")
+def test_report_images_load_in_headless_chromium(full_report, tmp_path, chromium):
     result = subprocess.run(
-        [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+        [str(chromium), "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
          f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=5000", "--dump-dom",
          full_report.as_uri()],
         capture_output=True, text=True, timeout=120,
@@ -283,14 +280,12 @@ def test_report_images_load_in_headless_chromium(full_report, tmp_path):
     assert total == 7 and loaded == total
 
 
-def test_chromium_sees_a_missing_image(full_report, tmp_path):
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} not found (Debian: apt-get install -y chromium)")
+def test_chromium_sees_a_missing_image(full_report, tmp_path, chromium):
     broken = tmp_path / "broken"
     shutil.copytree(full_report.parent, broken)
     (broken / "mds_human.png").unlink()
     result = subprocess.run(
-        [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+        [str(chromium), "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
          f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=5000", "--dump-dom",
          (broken / "index.html").as_uri()],
         capture_output=True, text=True, timeout=120,
