@@ -136,7 +136,7 @@ def _read_sql(sql: str | None, sql_file: str | None) -> str:
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json", "ndjson"]), default="table",
               show_default=True, help="Output format: a table, CSV, one JSON array, or one JSON object per line.")
 @click.option("--limit", type=click.IntRange(0), default=50, show_default=True,
-              help="Only the first N rows: of a table printed (other formats print every row).")
+              help="Only the first N: rows shown in table format (csv, json and ndjson print every row).")
 @pass_lake
 def query(lake: Lake, sql: str | None, sql_file: str | None, params: dict[str, str], fmt: str, limit: int) -> None:
     """Run read-only SQL against the warehouse views (writes are refused).

@@ -6,6 +6,9 @@ import click
 
 from warehouse.lake import Lake
 
+# `neurons` records these top-k sets and `ablate` ablates them: one default, so both run with defaults.
+NEURON_SET_SIZES = "500,1000,4000"
+
 
 def _lake(ctx: click.Context) -> Lake:
     return ctx.find_object(Lake).require()
@@ -25,8 +28,8 @@ def _print(title: str, summary: dict, as_json: bool) -> None:
 
 
 @click.command()
-@click.option("--study", required=True, help="Study whose attributes and similarity judgments to use.")
-@click.option("--run-set", default=None, help="Run set whose model RDM to compare (omit: human analyses only).")
+@click.option("--study", required=True, help="Study id: whose attributes and similarity judgments to use.")
+@click.option("--run-set", default=None, help="Run set: whose model RDM to compare (omit: human analyses only).")
 @click.option("--metric", type=click.Choice(["correlation", "euclidean", "cosine"]), default="correlation",
               show_default=True, help="Model RDM distance (correlation = 1 - Pearson).")
 @click.option("--method", type=click.Choice(["tau_b", "tau_a", "spearman", "pearson"]), default="tau_b",
@@ -35,7 +38,7 @@ def _print(title: str, summary: dict, as_json: bool) -> None:
               help="Emotion-label permutations per test (0: none).")
 @click.option("--bootstrap", "n_boot", type=int, default=1_000, show_default=True,
               help="Bootstrap resamples for the CIs over raters and emotions (0: none).")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of permutations and bootstrap (recorded).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Random seed: of permutations and bootstrap (recorded).")
 @click.option("--attributes-study", default=None, help="Study whose attribute table to use (default: --study).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.pass_context
@@ -60,8 +63,8 @@ def rsa(ctx, study, run_set, metric, method, n_perm, n_boot, seed, attributes_st
 
 
 @click.command()
-@click.option("--run-set", required=True, help="Run set (e.g. the 12 seeds li2024-roberta); its runs are averaged.")
-@click.option("--study", required=True, help="Study whose emotion attributes to test.")
+@click.option("--run-set", required=True, help="Run set: its runs are averaged (e.g. the 12 seeds of li2024-roberta).")
+@click.option("--study", required=True, help="Study id: whose emotion attributes to test.")
 @click.option("--fdr", type=click.Choice(["monotone", "study"]), default="monotone", show_default=True,
               help="q in the `searchlight` view: Benjamini-Hochberg, or the study's p*N/rank(p). Both are stored.")
 @click.option("--alpha", type=float, default=0.01, show_default=True, help="q threshold of searchlight_counts.")
@@ -86,11 +89,12 @@ def searchlight(ctx, run_set, study, fdr, alpha, precision, as_json) -> None:
 
 
 @click.command()
-@click.option("--run-set", required=True, help="Run set of a stored searchlight.")
-@click.option("--study", required=True, help="Study of a stored searchlight.")
-@click.option("--k", "k_text", default="500,1000,4000", show_default=True, help="Set sizes, comma-separated.")
+@click.option("--run-set", required=True, help="Run set: the one of a stored searchlight.")
+@click.option("--study", required=True, help="Study id: the one of a stored searchlight.")
+@click.option("--k", "k_text", default=NEURON_SET_SIZES, show_default=True,
+              help="Neuron-set size k: comma-separated values, one top-k set per attribute and k.")
 @click.option("--scope", type=click.Choice(["global", "per_layer"]), default="global", show_default=True,
-              help="Top k over all layers (the study), or top k within every layer.")
+              help="Neuron-set scope: top k over all layers (the study), or top k within every layer.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.pass_context
 def neurons(ctx, run_set, study, k_text, scope, as_json) -> None:
@@ -119,10 +123,10 @@ def neurons(ctx, run_set, study, k_text, scope, as_json) -> None:
 
 
 @click.command()
-@click.option("--study", required=True, help="Study with raw appraisal item ratings (instrument 'appraisal').")
+@click.option("--study", required=True, help="Study id: the one with raw appraisal item ratings (instrument 'appraisal').")
 @click.option("--published-study", default=None, help="Study holding the published attribute table (default: --study).")
 @click.option("--draws", "n_draws", type=int, default=100, show_default=True, help="Random data sets of the parallel analysis.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the parallel analysis (recorded).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Random seed: of the parallel analysis (recorded).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.pass_context
 def appraisal(ctx, study, published_study, n_draws, seed, as_json) -> None:

@@ -4,25 +4,27 @@ from __future__ import annotations
 
 import click
 
+from extract.choices import DEVICE_HELP, DEVICES
 from extract.prompts import DEFAULT_TEMPLATE, POSITIONS
 
 
 @click.command("extract")
 @click.option("--model", "model", default=None, metavar="NAME_OR_PATH",
-              help="Hugging Face model name or local folder [default: the bundled all-MiniLM-L6-v2].")
-@click.option("--dataset", default="goemotions", show_default=True, help="Dataset in the `stimuli` view.")
-@click.option("--split", default=None, help="Split of the dataset [default: all splits].")
+              help="Model: a Hugging Face name or a local folder [default: the bundled all-MiniLM-L6-v2].")
+@click.option("--dataset", default="goemotions", show_default=True, help="Dataset name: the one in `stimuli` to run.")
+@click.option("--split", default=None, help="Split: the one of the dataset to run [default: all splits].")
 @click.option("--template", default=DEFAULT_TEMPLATE, show_default=True,
               help="Prompt template: {text} is the stimulus, {mask} the tokenizer's mask token.")
 @click.option("--position", type=click.Choice(POSITIONS), default="mask", show_default=True,
               help="Read-out: the mask token, the first token, the masked mean, or every token.")
 @click.option("--run-id", default=None, help="Run id [default: derived from model, data and settings, so the "
               "same command resumes the same run].")
-@click.option("--run-set", default=None, help="Group of runs analysed together (e.g. seeds) [default: the run id].")
-@click.option("--batch-size", type=click.IntRange(1), default=32, show_default=True)
-@click.option("--limit", type=click.IntRange(1), default=None, help="Only the first N stimuli.")
-@click.option("--emotions", default=None, help="Comma-separated emotions: only stimuli labelled with one of them.")
-@click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
+@click.option("--run-set", default=None, help="Run set: the group of runs analysed together (e.g. seeds) "
+              "[default: the run id].")
+@click.option("--batch-size", type=click.IntRange(1), default=32, show_default=True, help="Texts per forward pass.")
+@click.option("--limit", type=click.IntRange(1), default=None, help="Only the first N: stimuli, in source order.")
+@click.option("--emotions", default=None, help="Emotion set: only stimuli labelled with one of them, comma-separated.")
+@click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True, help=DEVICE_HELP)
 @click.option("--chunk-size", type=click.IntRange(1), default=None,
               help="Stimuli per written chunk (resume granularity) [default: ~8 MB per layer file].")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")

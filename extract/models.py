@@ -99,11 +99,19 @@ def has_mlm_head(folder: Path) -> bool:
     return any(str(a).endswith("ForMaskedLM") for a in config.get("architectures") or [])
 
 
+def resolve_device(device: str) -> str:
+    """'auto' -> 'cuda' when a CUDA device is present, else 'cpu'; 'cpu' and 'cuda' unchanged."""
+    import torch
+
+    return ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
+
+
 def load_model(name_or_path: str | None = None, device: str = "cpu") -> LoadedModel:
-    """Load model + tokenizer in eval mode, float32, on `device` ('cpu' or 'cuda')."""
+    """Load model + tokenizer in eval mode, float32, on `device` ('auto', 'cpu' or 'cuda')."""
     import transformers
     from transformers import AutoConfig, AutoModel, AutoModelForMaskedLM, AutoTokenizer
 
+    device = resolve_device(device)
     if device == "cuda" and not torch.cuda.is_available():
         raise BadInputError("--device cuda asked for, but no CUDA device is available", expected="cpu")
     name, folder = resolve_model_path(name_or_path)
