@@ -3,7 +3,8 @@ overlaps, ablation curves with control bands, and accuracy drop vs human importa
 
 Every function takes plain arrays or DataFrames (no lake), writes one PNG and returns what it
 computed (an order, coordinates, a fit), so each can be tested alone. Figures are drawn on
-`matplotlib.figure.Figure` with the Agg canvas: no display and no global pyplot state.
+`matplotlib.figure.Figure` with the Agg canvas: no display and no global pyplot state; the
+`draw_*` functions return the Figure itself (for notebooks), the `plot_*` ones save it.
 """
 
 from __future__ import annotations
@@ -44,10 +45,10 @@ def _save(fig: Figure, path: Path) -> Path:
     return path
 
 
-def plot_rdm_pair(model: np.ndarray, human: np.ndarray, emotions: Sequence[str], path: Path,
-                  model_title: str = "model RDM", human_title: str = "human RDM") -> list[str]:
+def draw_rdm_pair(model: np.ndarray, human: np.ndarray, emotions: Sequence[str],
+                  model_title: str = "model RDM", human_title: str = "human RDM") -> tuple[Figure, list[str]]:
     """Model and human RDMs ([n, n] each, rows in `emotions` order) side by side, both reordered
-    by the hierarchical clustering of the human RDM. Returns the emotion order shown."""
+    by the hierarchical clustering of the human RDM. Returns the figure and the emotion order shown."""
     order = cluster_order(human)
     names = [emotions[i] for i in order]
     fig = Figure(figsize=(16, 7.5), layout="constrained")
@@ -58,6 +59,13 @@ def plot_rdm_pair(model: np.ndarray, human: np.ndarray, emotions: Sequence[str],
         ax.set_yticks(range(len(names)), names, fontsize=8)
         ax.set_title(title)
         fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="distance")
+    return fig, names
+
+
+def plot_rdm_pair(model: np.ndarray, human: np.ndarray, emotions: Sequence[str], path: Path,
+                  model_title: str = "model RDM", human_title: str = "human RDM") -> list[str]:
+    """`draw_rdm_pair` saved as a PNG at `path`; returns the emotion order shown."""
+    fig, names = draw_rdm_pair(model, human, emotions, model_title, human_title)
     _save(fig, path)
     return names
 
@@ -73,10 +81,10 @@ def mds_coordinates(distance: np.ndarray, seed: int) -> np.ndarray:
     return mds.fit_transform(np.nan_to_num(distance, nan=np.nanmean(distance)))
 
 
-def plot_mds(distance: np.ndarray, emotions: Sequence[str], path: Path, seed: int,
-             colour: Sequence[float] | None = None, colour_label: str = "", title: str = "") -> np.ndarray:
+def draw_mds(distance: np.ndarray, emotions: Sequence[str], seed: int, colour: Sequence[float] | None = None,
+             colour_label: str = "", title: str = "") -> tuple[Figure, np.ndarray]:
     """MDS map of the emotions from a [n, n] distance matrix; points optionally coloured by a
-    per-emotion value (e.g. valence). Returns the [n, 2] coordinates."""
+    per-emotion value (e.g. valence). Returns the figure and the [n, 2] coordinates."""
     coords = mds_coordinates(distance, seed)  # [n_emotions, 2]
     fig = Figure(figsize=(8, 7))
     ax = fig.subplots()
@@ -90,11 +98,18 @@ def plot_mds(distance: np.ndarray, emotions: Sequence[str], path: Path, seed: in
     ax.set_title(title or f"MDS of the emotions (seed {seed})")
     ax.set_xticks([])
     ax.set_yticks([])
+    return fig, coords
+
+
+def plot_mds(distance: np.ndarray, emotions: Sequence[str], path: Path, seed: int,
+             colour: Sequence[float] | None = None, colour_label: str = "", title: str = "") -> np.ndarray:
+    """`draw_mds` saved as a PNG at `path`; returns the [n, 2] coordinates."""
+    fig, coords = draw_mds(distance, emotions, seed, colour, colour_label, title)
     _save(fig, path)
     return coords
 
 
-def plot_searchlight_counts(counts: Mapping[str, pd.DataFrame], path: Path) -> Path:
+def draw_searchlight_counts(counts: Mapping[str, pd.DataFrame]) -> Figure:
     """One heatmap per panel: rows layers, columns attributes, cells neuron counts (annotated).
     `counts` maps a panel title (e.g. 'significant', 'selective') to a layer x attribute frame."""
     panels = list(counts.items())
@@ -113,7 +128,12 @@ def plot_searchlight_counts(counts: Mapping[str, pd.DataFrame], path: Path) -> P
             ax.text(j, i, f"{value:.0f}", ha="center", va="center", fontsize=7,
                     color="white" if top and value > top / 2 else "black")
         fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
-    return _save(fig, path)
+    return fig
+
+
+def plot_searchlight_counts(counts: Mapping[str, pd.DataFrame], path: Path) -> Path:
+    """`draw_searchlight_counts` saved as a PNG at `path`."""
+    return _save(draw_searchlight_counts(counts), path)
 
 
 def overlap_matrix(sets: Mapping[str, set], measure: str = "jaccard") -> pd.DataFrame:
