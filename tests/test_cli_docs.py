@@ -149,3 +149,26 @@ def test_readme_lake_shell_examples_run_as_shown(tmp_path):
                                timeout=60)
         assert shell.returncode == 0, f"{line}: {shell.stderr}"
         assert re.search(r"li2024\s*│\s*351", shell.stdout), shell.stdout
+
+
+DESIGN = (Path(__file__).resolve().parent.parent / "docs" / "DESIGN.md")
+
+
+def test_the_design_doc_the_readme_cites_exists_with_its_sections():
+    assert "`docs/DESIGN.md`" in README
+    text = DESIGN.read_text()
+    for heading in ("## Architecture", "## Data flow, from `cli.py` down", "## The lake's layout",
+                    "## Commit protocol", "## Analyses"):
+        assert heading in text, heading
+    assert "docs/RELIABILITY.md" in text.split("## Commit protocol", 1)[1].split("\n## ", 1)[0]
+
+
+def test_the_design_doc_names_only_code_that_exists_and_every_sql_file():
+    repo = DESIGN.parent.parent
+    text = DESIGN.read_text()
+    named = set(re.findall(r"`?\b((?:analysis|extract|ingest|warehouse|sql|tests|benchmarks)/[\w/]+\.(?:py|sql))", text))
+    assert named, "no code paths found"
+    missing = sorted(path for path in named if not (repo / path).exists())
+    assert not missing, f"docs/DESIGN.md names files that do not exist: {missing}"
+    sql_files = {f"`{p.name}`" for p in (repo / "sql").glob("*.sql")}
+    assert not [f for f in sql_files if f not in text], "a sql/ file is missing from docs/DESIGN.md"
