@@ -89,8 +89,8 @@ def searchlight(ctx, run_set, study, fdr, alpha, precision, as_json) -> None:
 
 
 @click.command()
-@click.option("--run-set", required=True, help="Run set: the one of a stored searchlight.")
-@click.option("--study", required=True, help="Study id: the one of a stored searchlight.")
+@click.option("--run-set", required=True, help="Run set: whose stored searchlight ranks the neurons.")
+@click.option("--study", required=True, help="Study id: whose stored searchlight ranks the neurons.")
 @click.option("--k", "k_text", default=NEURON_SET_SIZES, show_default=True,
               help="Neuron-set size k: comma-separated values, one top-k set per attribute and k.")
 @click.option("--scope", type=click.Choice(["global", "per_layer"]), default="global", show_default=True,
@@ -123,7 +123,7 @@ def neurons(ctx, run_set, study, k_text, scope, as_json) -> None:
 
 
 @click.command()
-@click.option("--study", required=True, help="Study id: the one with raw appraisal item ratings (instrument 'appraisal').")
+@click.option("--study", required=True, help="Study id: whose raw appraisal item ratings (instrument 'appraisal') are used.")
 @click.option("--published-study", default=None, help="Study holding the published attribute table (default: --study).")
 @click.option("--draws", "n_draws", type=int, default=100, show_default=True, help="Random data sets of the parallel analysis.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Random seed: of the parallel analysis (recorded).")

@@ -14,7 +14,7 @@ pass_lake = click.make_pass_decorator(Lake)
               help="Output path: the folder for index.html, the PNGs and report.json.")
 @click.option("--study", default=None, help="Study id: the human study shown (default: li2024 if loaded, else the first).")
 @click.option("--run-set", default=None, help="Run set: the model run set shown (default: the first with a model RDM).")
-@click.option("--k", type=int, default=None, help="Neuron-set size k: the one of the overlap and drop plots (default: largest).")
+@click.option("--k", type=int, default=None, help="Neuron-set size k: shown by the overlap and drop plots (default: largest).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Random seed: of the MDS map (recorded in the page).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @pass_lake

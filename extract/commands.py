@@ -11,8 +11,8 @@ from extract.prompts import DEFAULT_TEMPLATE, POSITIONS
 @click.command("extract")
 @click.option("--model", "model", default=None, metavar="NAME_OR_PATH",
               help="Model: a Hugging Face name or a local folder [default: the bundled all-MiniLM-L6-v2].")
-@click.option("--dataset", default="goemotions", show_default=True, help="Dataset name: the one in `stimuli` to run.")
-@click.option("--split", default=None, help="Split: the one of the dataset to run [default: all splits].")
+@click.option("--dataset", default="goemotions", show_default=True, help="Dataset name: whose stimuli (in `stimuli`) are run.")
+@click.option("--split", default=None, help="Split: only the dataset's stimuli of this split [default: all splits].")
 @click.option("--template", default=DEFAULT_TEMPLATE, show_default=True,
               help="Prompt template: {text} is the stimulus, {mask} the tokenizer's mask token.")
 @click.option("--position", type=click.Choice(POSITIONS), default="mask", show_default=True,

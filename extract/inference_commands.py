@@ -31,7 +31,7 @@ def _emotions(value: str | None) -> list[str] | None:
 @click.command("infer")
 @click.option("--model", default=None, metavar="NAME_OR_PATH",
               help="Model: a Hugging Face name or a local folder [default: the bundled all-MiniLM-L6-v2].")
-@click.option("--dataset", default="goemotions", show_default=True, help="Dataset name: the one in `stimuli` of the tasks.")
+@click.option("--dataset", default="goemotions", show_default=True, help="Dataset name: whose stimuli (in `stimuli`) make the tasks.")
 @click.option("--readout", type=click.Choice(READOUTS), default="probe", show_default=True,
               help="Read-out: probe = logistic regression on frozen pooled features (any encoder); verbalizer = "
                    "label-word log-probs at {mask} (MLM head); soft-prompt = trained prompt vectors, frozen model "
@@ -114,7 +114,7 @@ def infer(lake, model, dataset, readout, task, emotions, seed, fit_split, select
 @click.option("--value", type=float, default=0.0, show_default=True, help="Scale factor or noise sd (in sds).")
 @click.option("--model", default=None, metavar="NAME_OR_PATH",
               help="Model: a Hugging Face name or a local folder [default: the run set's model].")
-@click.option("--dataset", default=None, help="Dataset name: the one in `stimuli` of the tasks [default: the run set's dataset].")
+@click.option("--dataset", default=None, help="Dataset name: whose stimuli make the tasks [default: the run set's dataset].")
 @click.option("--readout", type=click.Choice(["probe", "verbalizer"]), default="probe", show_default=True,
               help="Read-out: probe or verbalizer (see `infer`).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Random seed: of the tasks, the probe and the control draws.")
