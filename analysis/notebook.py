@@ -79,6 +79,11 @@ def rdm(lake: Lake, *, run_set: str | None = None, study: str | None = None, att
                             expected="run_set or study", found={"run_set": run_set, "study": study,
                                                                 "attribute": attribute})
     if run_set is not None:
+        from .rsa import MODEL_METRICS
+
+        if metric not in MODEL_METRICS:
+            raise BadInputError("unknown model RDM metric", column="metric", expected=f"one of {MODEL_METRICS}",
+                                found=metric)
         label = {"kind": "model", "run_set": run_set, "metric": metric}
         sql = ("SELECT emotion_a, emotion_b, distance FROM model_rdm WHERE run_set = $run_set "
                "AND metric = $metric")

@@ -91,6 +91,12 @@ def test_rdm_needs_one_run_set_or_one_study(toy, kwargs):
         notebook.rdm(lake, **kwargs)
 
 
+def test_an_unknown_metric_is_refused(toy):
+    lake, syn = toy
+    with pytest.raises(BadInputError, match="unknown model RDM metric"):
+        notebook.rdm(lake, run_set=syn.run_set, metric="manhattan")
+
+
 def test_an_unknown_run_set_or_study_names_what_to_run(toy):
     lake, _ = toy
     with pytest.raises(NotFoundError, match="no model RDM for run_set 'nope'.*emolake extract"):
