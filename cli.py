@@ -8,11 +8,13 @@ errors are named exceptions (`warehouse.errors`) mapped here to exit codes: 0 ok
 from __future__ import annotations
 
 import errno
+import re
 import sys
+from pathlib import Path
 
 import click
 
-from warehouse.errors import DiskFullError, EmolakeError
+from warehouse.errors import BadInputError, DiskFullError, EmolakeError
 from warehouse.lake import DEFAULT_LAKE, LAKE_ENV, Lake
 from warehouse.names import guard_name_options
 
@@ -101,22 +103,68 @@ def status(lake: Lake, as_json: bool) -> None:
     print_summary("Rows per view", info["views"])
 
 
+PARAMETER_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _parameters(ctx: click.Context, param: click.Parameter, pairs: tuple[str, ...]) -> dict[str, str]:
+    """`-p name=value` pairs -> {name: value}, bound by DuckDB as `$name` (never pasted into the SQL)."""
+    values: dict[str, str] = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not PARAMETER_NAME.fullmatch(name):
+            raise click.BadParameter(f"expected name=value with a name of letters, digits and _, found {pair[:200]!r}",
+                                     ctx, param)
+        if name in values:
+            raise click.BadParameter(f"parameter {name!r} given twice", ctx, param)
+        values[name] = value
+    return values
+
+
+def _read_sql(sql: str | None, sql_file: str | None) -> str:
+    """The SQL text: the argument, `-` for stdin, or `--file PATH` (exactly one of them)."""
+    if (sql is None) == (sql_file is None):
+        raise click.UsageError("give the SQL as an argument, as - to read it from stdin, or with --file PATH "
+                               "(exactly one)")
+    if sql_file is not None:
+        try:
+            return Path(sql_file).read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            raise BadInputError("the SQL file is not UTF-8 text", file=sql_file, expected="UTF-8",
+                                found=f"byte {exc.object[exc.start:exc.start + 1]!r} at offset {exc.start}") from None
+    return sys.stdin.read() if sql == "-" else sql
+
+
 @cli.command()
-@click.argument("sql")
-@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
-@click.option("--limit", type=int, default=50, show_default=True, help="Rows shown in table format.")
+@click.argument("sql", required=False)
+@click.option("--file", "sql_file", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="Read the SQL from this file.")
+@click.option("-p", "--param", "params", multiple=True, metavar="NAME=VALUE", callback=_parameters,
+              help="Query parameter, used in the SQL as $NAME and bound by DuckDB, never pasted into the SQL "
+                   "(repeatable; values are text, cast by DuckDB where the SQL compares them).")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json", "ndjson"]), default="table",
+              show_default=True, help="Output format: a table, CSV, one JSON array, or one JSON object per line.")
+@click.option("--limit", type=click.IntRange(0), default=50, show_default=True,
+              help="Only the first N: rows shown in table format (csv, json and ndjson print every row).")
 @pass_lake
-def query(lake: Lake, sql: str, fmt: str, limit: int) -> None:
+def query(lake: Lake, sql: str | None, sql_file: str | None, params: dict[str, str], fmt: str, limit: int) -> None:
     """Run read-only SQL against the warehouse views (writes are refused).
+
+    SQL is the argument, `-` (read from stdin) or `--file PATH`; `-p name=value` binds `$name`.
 
     \b
     Example:
       emolake --lake lake query "SELECT study, count(*) FROM human_rdm GROUP BY 1" --format csv
+      emolake --lake lake query 'SELECT run_id, status FROM runs WHERE run_set = $rs' -p rs=demo-minilm --format ndjson
     """
     from warehouse.console import print_table
     from warehouse.database import query as run_query
 
-    print_table(run_query(lake, sql), fmt=fmt, limit=limit if fmt == "table" else None)
+    text = _read_sql(sql, sql_file)
+    unused = [name for name in params if not re.search(rf"\${name}\b", text)]
+    if unused:
+        raise BadInputError(f"parameters not used by the query: {', '.join(unused)}", column="-p/--param",
+                            expected=" and ".join(f"${name}" for name in unused) + " in the SQL")
+    print_table(run_query(lake, text, params), fmt=fmt, limit=limit if fmt == "table" else None)
 
 
 from ingest.commands import ingest  # noqa: E402

@@ -6,6 +6,9 @@ import click
 
 from warehouse.lake import Lake
 
+# `neurons` records these top-k sets and `ablate` ablates them: one default, so both run with defaults.
+NEURON_SET_SIZES = "500,1000,4000"
+
 
 def _lake(ctx: click.Context) -> Lake:
     return ctx.find_object(Lake).require()
@@ -39,8 +42,8 @@ def _print(title: str, summary: dict, as_json: bool) -> None:
 
 
 @click.command()
-@click.option("--study", required=True, help="Study whose attributes and similarity judgments to use.")
-@click.option("--run-set", default=None, help="Run set whose model RDM to compare (omit: human analyses only).")
+@click.option("--study", required=True, help="Study id: whose attributes and similarity judgments to use.")
+@click.option("--run-set", default=None, help="Run set: whose model RDM to compare (omit: human analyses only).")
 @click.option("--metric", type=click.Choice(["correlation", "euclidean", "cosine"]), default="correlation",
               show_default=True, help="Model RDM distance (correlation = 1 - Pearson).")
 @click.option("--method", type=click.Choice(["tau_b", "tau_a", "spearman", "pearson"]), default="tau_b",
@@ -49,7 +52,7 @@ def _print(title: str, summary: dict, as_json: bool) -> None:
               help="Emotion-label permutations per test (0: none).")
 @click.option("--bootstrap", "n_boot", type=int, default=1_000, show_default=True,
               help="Bootstrap resamples for the CIs over raters and emotions (0: none).")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of permutations and bootstrap (recorded).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Random seed: of permutations and bootstrap (recorded).")
 @click.option("--attributes-study", default=None, help="Study whose attribute table to use (default: --study).")
 @click.option("--layers/--no-layers", default=True, show_default=True,
               help="Also compare each layer's RDM (its neurons alone) with the human RDM (model_rsa.layer).")
@@ -83,8 +86,8 @@ def rsa(ctx, study, run_set, metric, method, n_perm, n_boot, seed, attributes_st
 
 
 @click.command()
-@click.option("--run-set", required=True, help="Run set (e.g. the 12 seeds li2024-roberta); its runs are averaged.")
-@click.option("--study", required=True, help="Study whose emotion attributes to test.")
+@click.option("--run-set", required=True, help="Run set: its runs are averaged (e.g. the 12 seeds of li2024-roberta).")
+@click.option("--study", required=True, help="Study id: whose emotion attributes to test.")
 @click.option("--inference", type=click.Choice(["permutation", "asymptotic"]), default="permutation", show_default=True,
               help="p valid under emotion-label permutation (each test's permutation variance and skewness), or the "
                    "study's asymptotic Kendall p (too small: the 351 pairs are not independent).")
@@ -121,11 +124,12 @@ def searchlight(ctx, run_set, study, inference, n_perm, seed, fdr, alpha, precis
 
 
 @click.command()
-@click.option("--run-set", required=True, help="Run set of a stored searchlight.")
-@click.option("--study", required=True, help="Study of a stored searchlight.")
-@click.option("--k", "k_text", default="500,1000,4000", show_default=True, help="Set sizes, comma-separated.")
+@click.option("--run-set", required=True, help="Run set: whose stored searchlight ranks the neurons.")
+@click.option("--study", required=True, help="Study id: whose stored searchlight ranks the neurons.")
+@click.option("--k", "k_text", default=NEURON_SET_SIZES, show_default=True,
+              help="Neuron-set size k: comma-separated values, one top-k set per attribute and k.")
 @click.option("--scope", type=click.Choice(["global", "per_layer"]), default="global", show_default=True,
-              help="Top k over all layers (the study), or top k within every layer.")
+              help="Neuron-set scope: top k over all layers (the study), or top k within every layer.")
 @allow_incomplete_option
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.pass_context
@@ -155,10 +159,10 @@ def neurons(ctx, run_set, study, k_text, scope, allow_incomplete, as_json) -> No
 
 
 @click.command()
-@click.option("--study", required=True, help="Study with raw appraisal item ratings (instrument 'appraisal').")
+@click.option("--study", required=True, help="Study id: whose raw appraisal item ratings (instrument 'appraisal') are used.")
 @click.option("--published-study", default=None, help="Study holding the published attribute table (default: --study).")
 @click.option("--draws", "n_draws", type=int, default=100, show_default=True, help="Random data sets of the parallel analysis.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the parallel analysis (recorded).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Random seed: of the parallel analysis (recorded).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.pass_context
 def appraisal(ctx, study, published_study, n_draws, seed, as_json) -> None:

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import click
 
+from extract.choices import DEVICE_HELP, DEVICES
 from extract.models.families import DEFAULT_NEURON, NEURONS
 from extract.prompts import POSITIONS
 
 
 @click.command("extract")
 @click.option("--model", "model", default=None, metavar="NAME_OR_PATH",
-              help="Local folder, Hugging Face hub name, .gguf file, or a bundled name: all-minilm-l6-v2 (default), "
-                   "smollm2-135m-instruct.")
-@click.option("--dataset", default="goemotions", show_default=True, help="Dataset in the `stimuli` view.")
-@click.option("--split", default=None, help="Split of the dataset [default: all splits].")
+              help="Model: a local folder, Hugging Face hub name, .gguf file, or a bundled name: all-minilm-l6-v2 "
+                   "(default), smollm2-135m-instruct.")
+@click.option("--dataset", default="goemotions", show_default=True, help="Dataset name: whose stimuli (in `stimuli`) are run.")
+@click.option("--split", default=None, help="Split: only the dataset's stimuli of this split [default: all splits].")
 @click.option("--template", default=None,
               help="Prompt template: {text} is the stimulus, {mask} the tokenizer's mask token [default: "
                    "'{text} I feel {mask}.' at position mask, '{text}\\nThe emotion expressed here is' at last, "
@@ -23,19 +24,20 @@ from extract.prompts import POSITIONS
                    "predicted), the first token, the mean, or every token [default: last for a causal LM, mask "
                    "with an MLM head, mean for a sentence encoder].")
 @click.option("--neuron", type=click.Choice(NEURONS), default=DEFAULT_NEURON, show_default=True,
-              help="mlp_post: the input of the down projection (act(gate(x)) * up(x) in gated MLPs, the activation "
-                   "output in ungated ones); mlp_gate: act(gate(x)) (gated MLPs only).")
+              help="Neuron definition: mlp_post = the input of the down projection (act(gate(x)) * up(x) in gated "
+                   "MLPs, the activation output in ungated ones); mlp_gate = act(gate(x)) (gated MLPs only).")
 @click.option("--chat", is_flag=True, help="Wrap each prompt in the tokenizer's chat template (a user turn).")
 @click.option("--dtype", type=click.Choice(["float32", "bfloat16", "float16"]), default="float32", show_default=True,
               help="Compute dtype (activations are stored as float32); bfloat16/float16 only on cuda.")
 @click.option("--run-id", default=None, help="Run id [default: derived from model, data and settings, so the "
               "same command resumes the same run].")
-@click.option("--run-set", default=None, help="Group of runs analysed together (e.g. seeds) [default: the run id].")
-@click.option("--batch-size", type=click.IntRange(1), default=32, show_default=True)
-@click.option("--limit", type=click.IntRange(1), default=None, help="Only the first N stimuli.")
-@click.option("--emotions", default=None, help="Comma-separated emotions: only stimuli labelled with one of them.")
-@click.option("--device", type=click.Choice(["cpu", "cuda", "auto"]), default="cpu", show_default=True,
-              help="cuda spreads a model too large for one GPU with accelerate (device_map='auto').")
+@click.option("--run-set", default=None, help="Run set: the group of runs analysed together (e.g. seeds) "
+              "[default: the run id].")
+@click.option("--batch-size", type=click.IntRange(1), default=32, show_default=True, help="Texts per forward pass.")
+@click.option("--limit", type=click.IntRange(1), default=None, help="Only the first N: stimuli, in source order.")
+@click.option("--emotions", default=None, help="Emotion set: only stimuli labelled with one of them, comma-separated.")
+@click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True,
+              help=DEVICE_HELP + " cuda spreads a model too large for one GPU with accelerate (device_map='auto').")
 @click.option("--chunk-size", type=click.IntRange(1), default=None,
               help="Stimuli per written chunk (resume granularity) [default: ~8 MB per layer file].")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")

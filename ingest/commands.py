@@ -21,7 +21,8 @@ pass_lake = click.make_pass_decorator(Lake)
 json_flag = click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 emotions_option = click.option(
     "--emotions", default=None, metavar="LIST|FILE",
-    help="Known emotion names: comma-separated, or a file with one a line (default: GoEmotions 27 + neutral).",
+    help="Emotion set: the names labels may use, comma-separated or a file with one a line "
+    "(default: GoEmotions 27 + neutral).",
 )
 replace_flag = click.option(
     "--replace", is_flag=True,
@@ -108,7 +109,7 @@ def ingest() -> None:
 
 @ingest.command()
 @click.argument("path", type=click.Path(path_type=Path))
-@click.option("--dataset", default="goemotions", show_default=True, help="Dataset name (the partition replaced).")
+@click.option("--dataset", default="goemotions", show_default=True, help="Dataset name: the partition replaced.")
 @json_flag
 @replace_flag
 @pass_lake
@@ -127,18 +128,18 @@ def goemotions(lake: Lake, path: Path, dataset: str, as_json: bool, replace: boo
 
 @ingest.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--format", "layout", type=click.Choice(["auto", "goemotions-tsv", "onehot", "table"]), default="auto",
-              show_default=True, help="File layout; auto: .tsv -> GoEmotions TSV, text/classes/ids + emotion "
-              "columns -> one-hot, else a generic table.")
+@click.option("--layout", type=click.Choice(["auto", "goemotions-tsv", "onehot", "table"]), default="auto",
+              show_default=True, help="Input layout: auto reads .tsv as GoEmotions TSV, text/classes/ids + emotion "
+              "columns as one-hot, else a generic table.")
 @click.option("--text-col", default="text", show_default=True, help="Generic table: the text column.")
 @click.option("--label-col", "label_cols", multiple=True, default=("label",), show_default=True,
               help="Generic table: label column(s) (repeat or comma-separate); cells hold emotion names "
               "(several separated by , ; |) or 0/1 in a column named after an emotion.")
 @click.option("--split-col", default=None, help="Generic table: column holding the split.")
-@click.option("--split", default=None, help="Split for every row (default: the file name for GoEmotions layouts, "
+@click.option("--split", default=None, help="Split: the one of every row (default: the file name for GoEmotions layouts, "
               "'all' for a generic table).")
 @click.option("--id-col", default=None, help="Generic table: stimulus id column (default: split-row).")
-@click.option("--dataset", default=None, help="Dataset name (default: goemotions for the GoEmotions layouts, "
+@click.option("--dataset", default=None, help="Dataset name: the partition replaced (default: goemotions for the GoEmotions layouts, "
               "the file name for a generic table).")
 @emotions_option
 @json_flag

@@ -32,6 +32,28 @@ def shared_data() -> Path:
     return path
 
 
+def in_ci() -> bool:
+    """True under CI (`CI=true`, set by `.ci/run` and by most CI services)."""
+    return os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
+
+
+def require_executable(path: Path, install: str) -> Path:
+    """`path` if it is an executable; else skip the test, except in CI, where a skip would hide
+    that the test never ran: there the test fails, naming the command that installs it."""
+    if path.is_file() and os.access(path, os.X_OK):
+        return path
+    message = f"{path} not found ({install})"
+    if in_ci():
+        pytest.fail(f"{message}: CI=true, so this test must run, not be skipped")
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Path:
+    """Headless Chromium for the report's browser tests (Debian package `chromium`)."""
+    return require_executable(Path("/usr/bin/chromium"), "Debian: apt-get install -y chromium")
+
+
 def tree_hashes(root: Path) -> dict[str, str]:
     """sha256 of every file under `root`: compare before and after to prove a lake unchanged."""
     return {

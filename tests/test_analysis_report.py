@@ -24,9 +24,9 @@ from analysis.report import figures
 from analysis.report.page import build_report, overlap_from_pairs, searchlight_panels, split_conditions, write_report
 from cli import cli
 from ingest.emotions import GOEMOTIONS_27
+from conftest import require_executable
 from test_ingest_embedded import ingest_embedded
 
-CHROMIUM = Path("/usr/bin/chromium")
 ATTRIBUTES = ["arousal", "valence", "happy-face", "fear-face", "control", "novelty"]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -356,14 +356,11 @@ def test_report_command_on_the_embedded_human_figures(lake, tmp_path):
 
 
 def _chromium(page: Path, profile: Path) -> str:
-    """The DOM of `page` after load in headless Chromium at 1,400 px wide (skipped without Chromium,
-    unless CI is set: there a missing browser fails the test)."""
-    if not CHROMIUM.exists():
-        if os.environ.get("CI"):
-            pytest.fail(f"{CHROMIUM} not found and CI is set: the report must be checked in a browser")
-        pytest.skip(f"{CHROMIUM} not found (Debian: apt-get install -y chromium)")
+    """The DOM of `page` after load in headless Chromium at 1,400 px wide (the `chromium` fixture's
+    rule: skipped without Chromium, except under CI=true, where a missing browser fails the test)."""
+    browser = require_executable(CHROMIUM, "Debian: apt-get install -y chromium")
     result = subprocess.run(
-        [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+        [str(browser), "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
          f"--user-data-dir={profile}", "--window-size=1400,3000", "--hide-scrollbars",
          "--virtual-time-budget=5000", "--dump-dom", page.as_uri()],
         capture_output=True, text=True, timeout=120,

@@ -119,3 +119,56 @@ def test_readme_embedded_data_commands_run_as_shown(tmp_path, monkeypatch):
         assert argv[:3] == ["emolake", "--lake", "lake"], line
         result = runner.invoke(cli, ["--lake", str(lake), *argv[3:]])
         assert result.exit_code == 0, f"{line}: {result.output}"
+
+
+def test_readme_lake_shell_examples_run_as_shown(tmp_path):
+    """The DuckDB shell lines of "The lake": one from inside the lake, one from the folder above it
+    (the root of a clone) with `SET file_search_path`; both print the human RDM's pair count."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    bin_dir = Path(sys.executable).parent
+    duckdb = shutil.which("duckdb", path=os.pathsep.join([str(bin_dir), os.environ.get("PATH", "")]))
+    if duckdb is None:
+        pytest.skip("the DuckDB shell is not installed (pip install duckdb-cli)")
+    section = README.split("## The lake", 1)[1].split("\n## ", 1)[0]
+    lines = [line for block in re.findall(r"```bash\n(.*?)```", section, re.S) for line in block.splitlines()
+             if line.strip()]
+    assert len(lines) == 2 and "SET file_search_path = 'lake'" in lines[1]
+    similarity = Path(__file__).resolve().parent.parent / "ingest" / "embedded" / "study_similarity.csv"
+    runner = CliRunner()
+    lake = str(tmp_path / "lake")
+    assert runner.invoke(cli, ["--lake", lake, "init"]).exit_code == 0
+    result = runner.invoke(cli, ["--lake", lake, "ingest", "similarity", str(similarity), "--study", "li2024"])
+    assert result.exit_code == 0, result.output
+    env = {**os.environ, "PATH": os.pathsep.join([str(Path(duckdb).parent), os.environ.get("PATH", "")])}
+    for line in lines:
+        shell = subprocess.run(["bash", "-c", line], cwd=tmp_path, env=env, capture_output=True, text=True,
+                               timeout=60)
+        assert shell.returncode == 0, f"{line}: {shell.stderr}"
+        assert re.search(r"li2024\s*│\s*351", shell.stdout), shell.stdout
+
+
+DESIGN = (Path(__file__).resolve().parent.parent / "docs" / "DESIGN.md")
+
+
+def test_the_design_doc_the_readme_cites_exists_with_its_sections():
+    assert "`docs/DESIGN.md`" in README
+    text = DESIGN.read_text()
+    for heading in ("## Architecture", "## Data flow, from `cli.py` down", "## The lake's layout",
+                    "## Commit protocol", "## Analyses"):
+        assert heading in text, heading
+    assert "docs/RELIABILITY.md" in text.split("## Commit protocol", 1)[1].split("\n## ", 1)[0]
+
+
+def test_the_design_doc_names_only_code_that_exists_and_every_sql_file():
+    repo = DESIGN.parent.parent
+    text = DESIGN.read_text()
+    named = set(re.findall(r"`?\b((?:analysis|extract|ingest|warehouse|sql|tests|benchmarks)/[\w/]+\.(?:py|sql))", text))
+    assert named, "no code paths found"
+    missing = sorted(path for path in named if not (repo / path).exists())
+    assert not missing, f"docs/DESIGN.md names files that do not exist: {missing}"
+    sql_files = {f"`{p.name}`" for p in (repo / "sql").glob("*.sql")}
+    assert not [f for f in sql_files if f not in text], "a sql/ file is missing from docs/DESIGN.md"

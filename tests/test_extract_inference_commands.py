@@ -43,14 +43,16 @@ def test_infer_with_a_missing_split_exits_2_and_leaves_the_lake(lake):
 
 def test_ablate_without_attribute_neurons_exits_2(lake):
     _lake_with_stimuli(lake)
-    result = CliRunner().invoke(cli, ["--lake", str(lake.root), "ablate", "--run-set", "none", "--dataset", "demo",
+    result = CliRunner().invoke(cli, ["--lake", str(lake.root), "ablate", "--run-set", "none", "--study", "li2024",
+                                      "--dataset", "demo",
                                       "--k", "5", "--device", "cpu"])
     assert result.exit_code == 2, result.output
     assert "attribute neurons" in result.output or "attribute_neurons" in result.output
 
 
 def test_ablation_stats_on_an_empty_sweep_exits_2(lake):
-    result = CliRunner().invoke(cli, ["--lake", str(lake.root), "ablation-stats", "--run-set", "x"])
+    result = CliRunner().invoke(cli, ["--lake", str(lake.root), "ablation-stats", "--run-set", "x",
+                                      "--study", "li2024"])
     assert result.exit_code == 2 and "no ablation results" in result.output
 
 

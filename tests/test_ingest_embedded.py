@@ -143,7 +143,7 @@ def ingest_embedded(lake) -> None:
 
     runner = CliRunner()
     for args in (
-        ["stimuli", str(embedded.situations_path()), "--format", "table", "--text-col", "text", "--label-col",
+        ["stimuli", str(embedded.situations_path()), "--layout", "table", "--text-col", "text", "--label-col",
          "emotion", "--split-col", "split", "--id-col", "stimulus_id", "--dataset", embedded.DATASET],
         ["attributes", str(embedded.attributes_path()), "--study", embedded.STUDY],
         ["similarity", str(embedded.similarity_path()), "--study", embedded.STUDY],

@@ -12,8 +12,8 @@ pass_lake = click.make_pass_decorator(Lake)
 @click.command()
 @click.argument("name")
 @click.option("--format", "fmt", type=click.Choice(["parquet", "csv", "arrow"]), default="parquet",
-              show_default=True, help="parquet (zstd), csv, or arrow (Arrow IPC file, .arrow/.feather).")
-@click.option("--out", "out", required=True, type=click.Path(dir_okay=False), help="File to write.")
+              show_default=True, help="Output format: parquet (zstd), csv, or arrow (Arrow IPC file, .arrow/.feather).")
+@click.option("--out", "out", required=True, type=click.Path(dir_okay=False), help="Output path: the file to write.")
 @click.option("--where", default=None, metavar="SQL", help="Keep only rows matching this SQL condition.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @pass_lake

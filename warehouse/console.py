@@ -6,6 +6,7 @@ Progress and messages go to stderr so that stdout stays clean for `--format csv|
 from __future__ import annotations
 
 import json
+import math
 import sys
 from collections.abc import Iterable, Iterator, Mapping
 from typing import TypeVar
@@ -55,9 +56,15 @@ def track(items: Iterable[T], description: str, total: int | None = None, unit: 
 
 
 def print_table(table: pa.Table, fmt: str = "table", title: str | None = None, limit: int | None = None) -> None:
-    """Print an Arrow table as a rich table, CSV or JSON (records) on stdout."""
+    """Print an Arrow table as a rich table, CSV, JSON (one array of records) or NDJSON (one
+    record a line) on stdout."""
     if fmt == "json":
-        sys.stdout.write(json.dumps(table.to_pylist(), default=str, indent=None) + "\n")
+        sys.stdout.write(json.dumps([_json_row(r) for r in table.to_pylist()], default=str, allow_nan=False) + "\n")
+        return
+    if fmt == "ndjson":
+        for batch in table.to_batches():
+            for row in batch.to_pylist():
+                sys.stdout.write(json.dumps(_json_row(row), default=str, allow_nan=False) + "\n")
         return
     if fmt == "csv":
         import pyarrow.csv as pacsv
@@ -74,6 +81,11 @@ def print_table(table: pa.Table, fmt: str = "table", title: str | None = None, l
     out.print(rich_table)
     if limit is not None and table.num_rows > limit:
         out.print(f"... {table.num_rows - limit:,} more rows")
+
+
+def _json_row(row: dict) -> dict:
+    """NaN and infinities as null: JSON has no literal for them (`json.dumps` would write `NaN`)."""
+    return {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in row.items()}
 
 
 def _cell(value: object) -> str:

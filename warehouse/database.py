@@ -249,15 +249,18 @@ def run_error(exc: duckdb.Error, what: str, column: str | None = None) -> BadInp
     return BadInputError(f"{what}: {exc}", column=column)
 
 
-def query(lake: Lake, sql: str) -> pa.Table:
-    """Run read-only `sql` against the warehouse and return the last statement's result."""
+def query(lake: Lake, sql: str, params: dict[str, object] | None = None) -> pa.Table:
+    """Run read-only `sql` against the warehouse and return the last statement's result.
+
+    `params` are bound by DuckDB to the `$name` placeholders of the last statement (prepared
+    parameters: values never become SQL text)."""
     check_read_only(sql)
     with sandboxed_connect(lake) as con:
         try:
             statements = con.extract_statements(sql)
             for statement in statements[:-1]:
                 con.execute(statement)
-            return con.sql(statements[-1].query).to_arrow_table()
+            return con.sql(statements[-1].query, params=params or None).to_arrow_table()
         except duckdb.Error as exc:
             raise run_error(exc, "query failed") from exc
 

@@ -11,11 +11,11 @@ pass_lake = click.make_pass_decorator(Lake)
 
 @click.command()
 @click.option("--out", "out_dir", default="report", show_default=True, type=click.Path(file_okay=False),
-              help="Folder for index.html, the PNGs and report.json.")
-@click.option("--study", default=None, help="Human study to show (default: li2024 if loaded, else the first).")
-@click.option("--run-set", default=None, help="Model run set to show (default: the first with a model RDM).")
-@click.option("--k", type=int, default=None, help="Neuron-set size for the overlap and drop plots (default: largest).")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the MDS map (recorded in the page).")
+              help="Output path: the folder for index.html, the PNGs and report.json.")
+@click.option("--study", default=None, help="Study id: the human study shown (default: li2024 if loaded, else the first).")
+@click.option("--run-set", default=None, help="Run set: the model run set shown (default: the first with a model RDM).")
+@click.option("--k", type=int, default=None, help="Neuron-set size k: shown by the overlap and drop plots (default: largest).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Random seed: of the MDS map (recorded in the page).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @pass_lake
 def report(lake: Lake, out_dir: str, study: str | None, run_set: str | None, k: int | None, seed: int,

@@ -121,9 +121,9 @@ def _round(value: float | None) -> float | None:
 
 @click.command()
 @click.option("--out", "out_dir", default="report", show_default=True, type=click.Path(file_okay=False),
-              help="Folder for the HTML report.")
+              help="Output path: the folder of the HTML report.")
 @click.option("--force", is_flag=True, help="Redo every step, even those the lake already holds.")
-@click.option("--json", "as_json", is_flag=True, help="Print the key numbers as JSON.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON: the key numbers.")
 @click.pass_context
 def demo(ctx: click.Context, out_dir: str, force: bool, as_json: bool) -> None:
     """Run the whole study on the embedded default: ingest, extract, RSA, searchlight, neurons, ablation, report.

@@ -3,7 +3,8 @@ overlaps, ablation curves with control bands, and accuracy drop vs human importa
 
 Every function takes plain arrays or DataFrames (no lake), writes one PNG and returns what it
 computed (an order, coordinates, a fit), so each can be tested alone. Figures are drawn on
-`matplotlib.figure.Figure` with the Agg canvas: no display and no global pyplot state.
+`matplotlib.figure.Figure` with the Agg canvas: no display and no global pyplot state; the
+`draw_*` functions return the Figure itself (for notebooks), the `plot_*` ones save it.
 """
 
 from __future__ import annotations
@@ -56,12 +57,12 @@ def _masked_diagonal(matrix: np.ndarray) -> np.ma.MaskedArray:
     return np.ma.masked_array(matrix, mask=np.eye(len(matrix), dtype=bool) | ~np.isfinite(matrix))
 
 
-def plot_rdm_pair(model: np.ndarray, human: np.ndarray, emotions: Sequence[str], path: Path,
+def draw_rdm_pair(model: np.ndarray, human: np.ndarray, emotions: Sequence[str],
                   model_title: str = "model RDM", human_title: str = "human RDM",
-                  model_label: str = "model distance", human_label: str = "human distance") -> list[str]:
+                  model_label: str = "model distance", human_label: str = "human distance") -> tuple[Figure, list[str]]:
     """Model and human RDMs ([n, n] each, rows in `emotions` order) side by side, both reordered
     by the hierarchical clustering of the human RDM. The diagonal is masked (grey) and each colour
-    scale spans that matrix's off-diagonal values. Returns the emotion order shown."""
+    scale spans that matrix's off-diagonal values. Returns the figure and the emotion order shown."""
     order = cluster_order(human)
     names = [emotions[i] for i in order]
     fig = Figure(figsize=(16, 7.5), layout="constrained")
@@ -77,6 +78,14 @@ def plot_rdm_pair(model: np.ndarray, human: np.ndarray, emotions: Sequence[str],
         ax.set_ylabel("emotion (human clustering order)")
         ax.set_title(title)
         fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label=f"{label} (diagonal masked)")
+    return fig, names
+
+
+def plot_rdm_pair(model: np.ndarray, human: np.ndarray, emotions: Sequence[str], path: Path,
+                  model_title: str = "model RDM", human_title: str = "human RDM",
+                  model_label: str = "model distance", human_label: str = "human distance") -> list[str]:
+    """`draw_rdm_pair` saved as a PNG at `path`; returns the emotion order shown."""
+    fig, names = draw_rdm_pair(model, human, emotions, model_title, human_title, model_label, human_label)
     _save(fig, path)
     return names
 
@@ -103,11 +112,13 @@ def align_to(reference: np.ndarray, coords: np.ndarray) -> tuple[np.ndarray, flo
     return aligned * np.linalg.norm(reference - centre) + centre, float(disparity)
 
 
-def plot_mds_maps(maps: Sequence[tuple[str, np.ndarray]], emotions: Sequence[str], path: Path, seed: int,
-                  colour: Sequence[float] | None = None, colour_label: str = "") -> list[tuple[np.ndarray, float]]:
+def draw_mds_maps(maps: Sequence[tuple[str, np.ndarray]], emotions: Sequence[str], seed: int,
+                  colour: Sequence[float] | None = None,
+                  colour_label: str = "") -> tuple[Figure, list[tuple[np.ndarray, float]]]:
     """MDS maps of the emotions side by side from (title, [n, n] distance matrix) pairs. Every map
     after the first is aligned to the first (Procrustes: rotation, reflection, scale), points share
-    one colour scale (a per-emotion value such as valence). Returns [(coordinates [n, 2], disparity)]."""
+    one colour scale (a per-emotion value such as valence). Returns the figure and
+    [(coordinates [n, 2], disparity)]."""
     reference = mds_coordinates(maps[0][1], seed)  # [n_emotions, 2]
     results = [(reference, 0.0)] + [align_to(reference, mds_coordinates(d, seed)) for _, d in maps[1:]]
     fig = Figure(figsize=(7.5 * len(maps) + 1, 7), layout="constrained")
@@ -131,18 +142,34 @@ def plot_mds_maps(maps: Sequence[tuple[str, np.ndarray]], emotions: Sequence[str
         ax.set_aspect("equal", adjustable="datalim")
     if values is not None:
         fig.colorbar(points, ax=list(axes), label=colour_label, shrink=0.8)
+    return fig, results
+
+
+def plot_mds_maps(maps: Sequence[tuple[str, np.ndarray]], emotions: Sequence[str], path: Path, seed: int,
+                  colour: Sequence[float] | None = None, colour_label: str = "") -> list[tuple[np.ndarray, float]]:
+    """`draw_mds_maps` saved as a PNG at `path`; returns [(coordinates [n, 2], disparity)]."""
+    fig, results = draw_mds_maps(maps, emotions, seed, colour, colour_label)
     _save(fig, path)
     return results
 
 
+def draw_mds(distance: np.ndarray, emotions: Sequence[str], seed: int, colour: Sequence[float] | None = None,
+             colour_label: str = "", title: str = "") -> tuple[Figure, np.ndarray]:
+    """One MDS map (`draw_mds_maps` with one map); returns the figure and the [n, 2] coordinates."""
+    fig, results = draw_mds_maps([(title or f"MDS of the emotions (seed {seed})", distance)], emotions, seed,
+                                 colour, colour_label)
+    return fig, results[0][0]
+
+
 def plot_mds(distance: np.ndarray, emotions: Sequence[str], path: Path, seed: int,
              colour: Sequence[float] | None = None, colour_label: str = "", title: str = "") -> np.ndarray:
-    """One MDS map (`plot_mds_maps` with one map); returns the [n, 2] coordinates."""
-    return plot_mds_maps([(title or f"MDS of the emotions (seed {seed})", distance)], emotions, path, seed,
-                         colour, colour_label)[0][0]
+    """`draw_mds` saved as a PNG at `path`; returns the [n, 2] coordinates."""
+    fig, coords = draw_mds(distance, emotions, seed, colour, colour_label, title)
+    _save(fig, path)
+    return coords
 
 
-def plot_searchlight_counts(counts: Mapping[str, pd.DataFrame], path: Path) -> Path:
+def draw_searchlight_counts(counts: Mapping[str, pd.DataFrame]) -> Figure:
     """One heatmap per panel: rows layers, columns attributes, cells neuron counts (annotated).
     `counts` maps a panel title (e.g. 'significant', 'selective') to a layer x attribute frame."""
     panels = list(counts.items())
@@ -162,7 +189,12 @@ def plot_searchlight_counts(counts: Mapping[str, pd.DataFrame], path: Path) -> P
             ax.text(j, i, f"{value:.0f}", ha="center", va="center", fontsize=7,
                     color="white" if top and value > top / 2 else "black")
         fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label=f"{title} neurons (count)")
-    return _save(fig, path)
+    return fig
+
+
+def plot_searchlight_counts(counts: Mapping[str, pd.DataFrame], path: Path) -> Path:
+    """`draw_searchlight_counts` saved as a PNG at `path`."""
+    return _save(draw_searchlight_counts(counts), path)
 
 
 def overlap_matrix(sets: Mapping[str, set], measure: str = "jaccard") -> pd.DataFrame:

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import click
 
-from analysis.commands import allow_incomplete_option
-from extract.choices import MODES, POOLINGS, READOUTS
+from analysis.commands import NEURON_SET_SIZES, allow_incomplete_option
+from extract.choices import DEVICE_HELP, DEVICES, MODES, POOLINGS, READOUTS
 from extract.models.families import NEURONS
 
 SPLIT_OPTIONS = [
@@ -24,12 +24,6 @@ def split_options(fn):
     return fn
 
 
-def _device(device: str) -> str:
-    import torch
-
-    return ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
-
-
 def _emotions(value: str | None) -> list[str] | None:
     from ingest.emotions import normalise_emotion
 
@@ -38,22 +32,24 @@ def _emotions(value: str | None) -> list[str] | None:
 
 @click.command("infer")
 @click.option("--model", default=None, metavar="NAME_OR_PATH",
-              help="Local folder, hub name, .gguf file, or all-minilm-l6-v2 (default) / smollm2-135m-instruct.")
-@click.option("--dataset", default="goemotions", show_default=True, help="Dataset in the `stimuli` view.")
+              help="Model: a local folder, Hugging Face hub name, .gguf file, or all-minilm-l6-v2 (default) / "
+                   "smollm2-135m-instruct.")
+@click.option("--dataset", default="goemotions", show_default=True, help="Dataset name: whose stimuli (in `stimuli`) make the tasks.")
 @click.option("--readout", type=click.Choice(READOUTS), default="probe", show_default=True,
-              help="probe: logistic regression on frozen pooled features (any model); verbalizer: label-word "
-                   "log-probs at {mask} (MLM head) or as the next token (causal LM); soft-prompt: trained prompt "
-                   "vectors, frozen model (MLM or causal LM head).")
+              help="Read-out: probe = logistic regression on frozen pooled features (any model); verbalizer = "
+                   "label-word log-probs at {mask} (MLM head) or as the next token (causal LM); soft-prompt = "
+                   "trained prompt vectors, frozen model (MLM or causal LM head).")
 @click.option("--task", type=click.Choice(["binary", "multiclass"]), default="binary", show_default=True,
               help="binary: one task per emotion (its stimuli + as many others, seeded); multiclass: 27-way "
                    "over single-label stimuli.")
-@click.option("--emotions", default=None, help="Comma-separated emotions [default: the 27 GoEmotions emotions].")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seeds the negative draws and the fitting.")
+@click.option("--emotions", default=None, help="Emotion set: one task per emotion, comma-separated "
+              "[default: the 27 GoEmotions emotions].")
+@click.option("--seed", type=int, default=0, show_default=True, help="Random seed: of the negative draws and the fitting.")
 @split_options
 @click.option("--max-per-emotion", type=click.IntRange(1), default=None,
               help="Cap positives per emotion (binary) or stimuli per class (multiclass) in every split.")
 @click.option("--template", default=None,
-              help="Input template with {text} (and {mask} for a masked-LM verbalizer) [default: '{text}' for an "
+              help="Prompt template: {text} (and {mask} for a masked-LM verbalizer) [default: '{text}' for an "
                    "encoder's probe, '{text} I feel {mask}.' for its verbalizer, '{text}\\nThe emotion expressed "
                    "here is' for a causal LM].")
 @click.option("--pooling", type=click.Choice(POOLINGS), default=None,
@@ -64,8 +60,8 @@ def _emotions(value: str | None) -> list[str] | None:
 @click.option("--prompt-length", type=click.IntRange(1), default=20, show_default=True, help="Soft-prompt vectors.")
 @click.option("--epochs", type=click.IntRange(1), default=10, show_default=True, help="Soft-prompt epochs.")
 @click.option("--lr", type=float, default=3e-2, show_default=True, help="Soft-prompt learning rate (AdamW).")
-@click.option("--batch-size", type=click.IntRange(1), default=32, show_default=True)
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@click.option("--batch-size", type=click.IntRange(1), default=32, show_default=True, help="Texts per forward pass.")
+@click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True, help=DEVICE_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.pass_obj
 def infer(lake, model, dataset, readout, task, emotions, seed, fit_split, select_split, report_split,
@@ -79,11 +75,11 @@ def infer(lake, model, dataset, readout, task, emotions, seed, fit_split, select
       emolake --lake lake infer --task multiclass --emotions joy,anger,fear --json
     """
     from extract.inference.run import InferenceConfig, fit_inference, load_stimuli, write_inference
-    from extract.models.loading import load_model
+    from extract.models.loading import load_model, resolve_device
     from warehouse.console import print_summary, progress_bar
 
     lake.require()
-    device = _device(device)
+    device = resolve_device(device)
     with progress_bar("texts") as bar:
         bar_task = bar.add_task("loading model", total=None)
         loaded = load_model(model, device=device)
@@ -107,34 +103,37 @@ def infer(lake, model, dataset, readout, task, emotions, seed, fit_split, select
 
 
 @click.command("ablate")
-@click.option("--run-set", required=True, help="Run set whose attribute neurons are ablated (see `neurons`).")
-@click.option("--study", default="li2024", show_default=True, help="Study whose attributes chose the neurons.")
+@click.option("--run-set", required=True, help="Run set: whose attribute neurons are ablated (see `neurons`).")
+@click.option("--study", required=True, help="Study id: whose attributes chose the neurons.")
 @click.option("--attributes", default="all", show_default=True, help="'all' or comma-separated attributes.")
-@click.option("--k", "ks", default="500,1000,2000", show_default=True, help="Comma-separated neuron-set sizes.")
+@click.option("--k", "ks", default=NEURON_SET_SIZES, show_default=True,
+              help="Neuron-set size k: comma-separated values, each recorded by `neurons`.")
 @click.option("--controls", type=click.IntRange(0), default=10, show_default=True,
               help="Random control sets per k (the study drew 1; one draw is noisy).")
 @click.option("--layer-matched", is_flag=True, help="Controls match each attribute set's neurons per layer.")
 @click.option("--scope", type=click.Choice(["global", "per_layer"]), default="global", show_default=True,
-              help="attribute_neurons scope: top k over all layers (the study) or top k of every layer.")
+              help="Neuron-set scope: top k over all layers (the study) or top k of every layer (see `neurons`).")
 @click.option("--mode", type=click.Choice(MODES), default="zero", show_default=True,
               help="zero (the study), mean over a reference set (fit split), scale by --value, or add noise "
                    "(sd = --value x the neuron's reference sd).")
 @click.option("--value", type=float, default=0.0, show_default=True, help="Scale factor or noise sd (in sds).")
-@click.option("--model", default=None, metavar="NAME_OR_PATH", help="[default: the run set's model]")
+@click.option("--model", default=None, metavar="NAME_OR_PATH",
+              help="Model: a local folder, Hugging Face hub name or .gguf file [default: the run set's model].")
 @click.option("--neuron", type=click.Choice(NEURONS), default=None,
-              help="Neuron definition the sets were found at [default: the run set's, else mlp_post].")
-@click.option("--dataset", default=None, help="Stimuli for the task [default: the run set's dataset].")
-@click.option("--readout", type=click.Choice(["probe", "verbalizer"]), default="probe", show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True, help="Seeds tasks, probe and control draws.")
+              help="Neuron definition: the one the sets were found at [default: the run set's, else mlp_post].")
+@click.option("--dataset", default=None, help="Dataset name: whose stimuli make the tasks [default: the run set's dataset].")
+@click.option("--readout", type=click.Choice(["probe", "verbalizer"]), default="probe", show_default=True,
+              help="Read-out: probe or verbalizer (see `infer`).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Random seed: of the tasks, the probe and the control draws.")
 @split_options
 @click.option("--max-per-emotion", type=click.IntRange(1), default=None,
-              help="Cap positives per emotion in every split (cost grows with stimuli x conditions).")
+              help="Cap positives per emotion (in every split; cost grows with stimuli x conditions).")
 @click.option("--conditions-per-pass", type=click.IntRange(1), default=12, show_default=True,
               help="Ablation conditions stacked along the batch in one forward pass.")
-@click.option("--batch-size", type=click.IntRange(1), default=32, show_default=True, help="Texts per pass.")
+@click.option("--batch-size", type=click.IntRange(1), default=32, show_default=True, help="Texts per forward pass.")
 @click.option("--save-predictions", is_flag=True,
               help="Store every condition's predictions (one row per stimulus, task and condition).")
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True, help=DEVICE_HELP)
 @allow_incomplete_option
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.pass_obj
@@ -150,12 +149,12 @@ def ablate(lake, run_set, study, attributes, ks, controls, layer_matched, scope,
     \b
     Example:
       emolake --lake lake ablate --run-set minilm-goemotions --study li2024 --k 500,1000,2000 --controls 10
-      emolake --lake lake ablate --run-set minilm-goemotions --attributes valence,arousal --k 500 --layer-matched
+      emolake --lake lake ablate --run-set minilm-goemotions --study li2024 --attributes valence,arousal --k 500 --layer-matched
     """
     from analysis.lake_inputs import require_complete_runs
     from extract.ablation.sweep import SweepConfig, read_attribute_neurons, run_sweep
     from extract.inference.run import InferenceConfig, fit_or_load_inference, load_stimuli
-    from extract.models.loading import load_model
+    from extract.models.loading import load_model, resolve_device
     from warehouse.console import print_summary, progress_bar
     from warehouse.errors import BadInputError
 
@@ -171,7 +170,7 @@ def ablate(lake, run_set, study, attributes, ks, controls, layer_matched, scope,
     sweep = SweepConfig(run_set, study, k_values, chosen, controls, layer_matched, mode, value, scope, seed,
                         conditions_per_pass, batch_size, save_predictions=save_predictions, neuron=neuron)
     neuron_sets = read_attribute_neurons(lake, run_set, study, k_values, chosen, scope)  # fail before loading
-    device = _device(device)
+    device = resolve_device(device)
     with progress_bar("evals") as bar:
         task = bar.add_task("loading model", total=None)
         loaded = load_model(model or model_name, device=device, neuron=neuron)
@@ -202,8 +201,8 @@ def _run_set_defaults(lake, run_set: str) -> tuple[str | None, str | None, str |
 
 
 @click.command("ablation-stats")
-@click.option("--run-set", required=True)
-@click.option("--study", default="li2024", show_default=True)
+@click.option("--run-set", required=True, help="Run set: whose ablation results are tested.")
+@click.option("--study", required=True, help="Study id: whose human attribute importance the drops are linked to.")
 @click.option("--importance-method", default=None, help="attribute_importance method [default: tau_b].")
 @click.option("--drop", type=click.Choice(["vs-control", "vs-unablated"]), default="vs-control", show_default=True,
               help="Accuracy drop of the importance link: random-control accuracy (the study's) or unablated "
