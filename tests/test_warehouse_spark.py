@@ -1,0 +1,278 @@
+"""The views of `sql/` on Spark SQL (PySpark local mode) give the same rows as in DuckDB.
+
+One small lake fills every table (synthetic stimuli, ratings, attributes, similarity and
+activations; the real `rsa`, `searchlight`, `neurons` and ablation statistics over them; a few
+rows of the inference and release tables), so every view has rows. Without Java or pyspark the
+Spark tests are skipped, except under CI (`CI=true`), where they fail.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import os
+import re
+import shutil
+from datetime import datetime, timezone
+from decimal import Decimal
+
+import pyarrow as pa
+import pytest
+
+from analysis.ablation_stats import refresh_ablation_statistics
+from analysis.neurons import run_neurons
+from analysis.rsa import run_rsa
+from analysis.searchlight import run_searchlight
+from warehouse.database import connect, sql_files
+from warehouse.lake import Lake
+from warehouse.spark import SparkSQLError, register_lake, source_view, spark_views, table_files
+from warehouse.tables import TABLES
+
+from analysis_lake import ATTRIBUTES, write_synthetic
+
+VIEWS = [name for _, text in sql_files() for name in re.findall(r"CREATE OR REPLACE VIEW (\w+)", text)]
+REL_TOL, ABS_TOL = 1e-9, 1e-12  # abs only for values that are 0 up to rounding (1 - cos of equal lists)
+
+
+def _spark_missing() -> str | None:
+    missing = [what for what, ok in (("java", shutil.which("java")), ("pyspark", importlib.util.find_spec("pyspark")),
+                                     ("sqlglot", importlib.util.find_spec("sqlglot"))) if not ok]
+    return f"{' and '.join(missing)} not installed (apt-get install openjdk-17-jre-headless; pip install -e '.[test]')" \
+        if missing else None
+
+
+def require_spark() -> None:
+    reason = _spark_missing()
+    if reason is None:
+        return
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"CI=true but the Spark parity tests cannot run: {reason}")
+    pytest.skip(reason)
+
+
+# --- The lake -------------------------------------------------------------------------------
+
+def _write_extra_tables(lake: Lake, emotions: list[str], run_set: str, study: str, run_id: str) -> None:
+    """Rows for the tables the synthetic fixture and the analyses leave empty."""
+    created = datetime(2024, 1, 2, 3, 4, 5, 678901, tzinfo=timezone.utc)
+    ratings = [{"rater": f"r{r}", "emotion": e, "attribute": a, "rating": None if (r, e, a) == (1, emotions[0], "valence")
+                else float((r + 2 * i + 3 * j) % 9 + 1), "scale_min": 1.0, "scale_max": 9.0, "instrument": "affective"}
+               for r in range(3) for i, e in enumerate(emotions[:3]) for j, a in enumerate(ATTRIBUTES)]
+    iid = "inf-0"
+    with lake.transaction("spark parity fixture") as txn:
+        txn.write("ratings", pa.Table.from_pylist(ratings), {"study": study})
+        txn.write("rater_exclusions", pa.Table.from_pylist([
+            {"instrument": "affective", "rater": "r9", "reason": "failed catch item"}]), {"study": study})
+        txn.write("appraisal_components", pa.Table.from_pylist([
+            {"emotion": e, "attribute": "pleasantness", "value": 0.25 * i - 1.0, "component": 1, "r_published": 0.875}
+            for i, e in enumerate(emotions)]), {"study": study})
+        txn.write("release_accuracy", pa.Table.from_pylist([
+            {"run_id": run_id, "emotion": e, "seed": 42, "accuracy": 0.5 + 0.0625 * i, "source": "test"}
+            for i, e in enumerate(emotions)]), {"run_set": run_set})
+        txn.write("inferences", pa.Table.from_pylist([{
+            "model": "toy", "dataset": "toy-stimuli", "readout": "probe", "task": "binary", "fit_split": "train",
+            "select_split": "dev", "report_split": "test", "template": "{text}", "pooling": "mean", "seed": 0,
+            "max_per_emotion": None, "params_json": '{"c": [0.1, 1.0]}', "created_at": created,
+            "code_version": "test"}]), {"inference_id": iid})
+        txn.write("inference_accuracy", pa.Table.from_pylist([
+            {"emotion": e, "split": "test", "n_stimuli": 4, "accuracy": 0.75, "selected": "c=1.0"} for e in emotions]),
+            {"inference_id": iid})
+        txn.write("task_stimuli", pa.Table.from_pylist([
+            {"emotion": emotions[0], "split": "test", "stimulus_id": f"{e}-0", "label": int(e == emotions[0]),
+             "draw_seed": 7} for e in emotions]), {"inference_id": iid})
+        txn.write("probes", pa.Table.from_pylist([
+            {"emotion": e, "class_index": i, "weights": [0.5 * i, -1.25, 1e-3], "bias": 0.125, "c": 1.0}
+            for i, e in enumerate(emotions)]), {"inference_id": iid})
+        txn.write("predictions", pa.Table.from_pylist([
+            {"condition_id": "unablated", "emotion": emotions[0], "split": "test", "stimulus_id": f"{e}-1",
+             "label": int(e == emotions[0]), "predicted": 1, "score": 0.1 * i} for i, e in enumerate(emotions)]),
+            {"inference_id": iid, "run_set": "inference"})
+        _write_ablation(txn, emotions, run_set, study)
+
+
+def _write_ablation(txn, emotions: list[str], run_set: str, study: str) -> None:
+    """An ablation sweep in the layout `emolake ablate` stores: unablated, 3 attributes and 2 shared controls per k."""
+    conditions = [("unablated", None, 0)] + [("attribute", a, 0) for a in ATTRIBUTES] + [("random", None, d) for d in range(2)]
+    for k in (2, 4):
+        ids = ["unablated" if kind == "unablated" else f"{kind}:{a or '-'}:k{k}:d{d}" for kind, a, d in conditions]
+        txn.write("ablations", pa.Table.from_pylist([
+            {"condition_id": cid, "kind": kind, "attribute": a, "draw": d, "seed": 100 + d if kind == "random" else None,
+             "layer_matched": False, "scope": "global", "mode": "zero", "mode_value": 0.0,
+             "neurons": [] if kind == "unablated" else [d, d + k, 2 * k + 1], "source": "test"}
+            for cid, (kind, a, d) in zip(ids, conditions)]), {"run_set": run_set, "study": study, "k": k})
+        rows = []
+        for e_index, e in enumerate(emotions):
+            for replicate in (1, 2):
+                for c_index, (cid, (kind, _, _)) in enumerate(zip(ids, conditions)):
+                    accuracy = 0.9 - (0.05 * k if kind == "attribute" else 0.01 * k) * (c_index % 3 + 1) \
+                        - 0.01 * e_index + 0.003 * replicate
+                    rows.append({"condition_id": cid, "emotion": e, "replicate": replicate, "inference_id": "inf-0",
+                                 "model": "toy", "dataset": "toy-stimuli", "split": "test", "n_stimuli": 4,
+                                 "accuracy": 0.9 if kind == "unablated" else accuracy})
+        txn.write("ablation_accuracy", pa.Table.from_pylist(rows), {"run_set": run_set, "study": study, "k": k})
+
+
+@pytest.fixture(scope="module")
+def full_lake(tmp_path_factory) -> Lake:
+    lake = Lake(tmp_path_factory.mktemp("spark") / "lake")
+    lake.init()
+    s = write_synthetic(lake, n_emotions=6, units=5)
+    _write_extra_tables(lake, s.emotions, s.run_set, s.study, s.run_ids[0])
+    run_rsa(lake, s.study, s.run_set, n_perm=20, n_boot=10, seed=0, progress=False)
+    run_searchlight(lake, s.run_set, s.study, alpha=0.2, progress=False)
+    run_neurons(lake, s.run_set, s.study, [2, 4], scope="global")
+    run_neurons(lake, s.run_set, s.study, [1], scope="per_layer")
+    refresh_ablation_statistics(lake, s.run_set, s.study)
+    return lake
+
+
+@pytest.fixture(scope="module")
+def duckdb_rows(full_lake: Lake) -> dict[str, tuple[list[str], list[tuple]]]:
+    with connect(full_lake) as con:
+        out = {}
+        for view in VIEWS:
+            result = con.sql(f'SELECT * FROM "{view}"')
+            out[view] = (result.columns, result.fetchall())
+    return out
+
+
+@pytest.fixture(scope="module")
+def spark():
+    """One local Spark session for the module (loopback only, UI off), stopped at the end."""
+    require_spark()
+    from warehouse.spark import spark_session
+
+    session = spark_session("local[1]")
+    yield session
+    session.stop()
+
+
+@pytest.fixture(scope="module")
+def spark_lake(spark, full_lake: Lake):
+    register_lake(spark, full_lake)
+    return spark
+
+
+# --- Comparing rows -------------------------------------------------------------------------
+
+def _plain(value):
+    """A value as a comparable Python object: tuples for lists and rows, UTC-naive datetimes, floats for decimals."""
+    if isinstance(value, (list, tuple)):
+        return tuple(_plain(v) for v in value)
+    if hasattr(value, "asDict"):  # a Spark Row inside a value
+        return tuple(_plain(v) for v in value)
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        return value.astimezone(timezone.utc).replace(tzinfo=None)
+    if isinstance(value, Decimal):
+        return float(value)
+    return value
+
+
+def _sort_key(row: tuple) -> tuple:
+    # floats rounded to 6 digits so that the two engines' last-digit differences do not reorder rows
+    return tuple((v is None, f"{v:.6g}" if isinstance(v, float) else repr(v)) for v in row)
+
+
+def _same(a, b) -> bool:
+    if isinstance(a, float) and isinstance(b, float):
+        return (math.isnan(a) and math.isnan(b)) or math.isclose(a, b, rel_tol=REL_TOL, abs_tol=ABS_TOL)
+    if isinstance(a, tuple) and isinstance(b, tuple):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    return type(a) is type(b) and a == b
+
+
+# --- Tests ----------------------------------------------------------------------------------
+
+def test_every_view_of_sql_is_checked_and_has_rows(duckdb_rows) -> None:
+    assert len(VIEWS) >= 40
+    empty = [view for view, (_, rows) in duckdb_rows.items() if not rows]
+    assert not empty, f"the parity lake leaves these views empty: {empty}"
+
+
+@pytest.mark.parametrize("view", VIEWS)
+def test_view_has_the_same_rows_in_spark_and_duckdb(spark_lake, duckdb_rows, view: str) -> None:
+    columns, expected = duckdb_rows[view]
+    frame = spark_lake.table(view)
+    assert frame.columns == columns
+    got = sorted((_plain(tuple(r)) for r in frame.collect()), key=_sort_key)
+    expected = sorted((_plain(r) for r in expected), key=_sort_key)
+    assert len(got) == len(expected), f"{view}: {len(got)} rows in Spark, {len(expected)} in DuckDB"
+    bad = [(g, e) for g, e in zip(got, expected) if not _same(g, e)]
+    assert not bad, f"{view}: {len(bad)} rows differ, first: spark {bad[0][0]} vs duckdb {bad[0][1]}"
+
+
+def test_partition_keys_have_their_declared_types(spark_lake) -> None:
+    types = dict(spark_lake.table(source_view("activations")).dtypes)
+    assert types["run_id"] == "string" and types["layer"] == "int"
+    assert dict(spark_lake.table(source_view("ablations")).dtypes)["k"] == "bigint"
+    assert dict(spark_lake.table("stimuli").dtypes)["n_labels"] == "smallint"
+
+
+def test_spark_reads_exactly_the_files_table_files_lists(spark, full_lake: Lake, monkeypatch) -> None:
+    """A Parquet file on disk that `table_files` does not list (not committed) adds no rows."""
+    import pyarrow.parquet as pq
+
+    import warehouse.spark as module
+
+    before = spark.table("stimuli").count()
+    stray = full_lake.root / "stimuli" / "dataset=stray" / "part-uncommitted.parquet"
+    stray.parent.mkdir()
+    pq.write_table(pa.table({"split": ["test"], "stimulus_id": ["x"], "text": ["t"], "emotion": ["joy"],
+                             "n_labels": pa.array([1], pa.int16()), "source_row": [0]}), stray)
+    try:
+        listed = module.table_files
+        monkeypatch.setattr(module, "table_files", lambda lake, table: [f for f in listed(lake, table) if "stray" not in f])
+        register_lake(spark, full_lake)
+        assert spark.table("stimuli").count() == before
+        monkeypatch.setattr(module, "table_files", listed)
+        register_lake(spark, full_lake)
+        assert spark.table("stimuli").where("dataset = 'stray'").count() == 1
+    finally:
+        stray.unlink()
+        stray.parent.rmdir()
+        register_lake(spark, full_lake)
+
+
+# --- Without a Spark session: the file list and the transpile step ---------------------------
+
+def test_table_files_lists_data_files_but_not_seeds_or_staged_files(full_lake: Lake) -> None:
+    files = table_files(full_lake, "activations")
+    assert files and all(re.fullmatch(r"activations/run_id=[^/]+/layer=\d+/[^/]+\.parquet", f) for f in files)
+    assert not any("_empty" in f or "layer=-1" in f for f in files)
+    assert table_files(full_lake, "loads") and "loads/part-seed.parquet" not in table_files(full_lake, "loads")
+    (full_lake.root / ".staging" / "x" / "stimuli").mkdir(parents=True)
+    try:
+        assert all(f.startswith("stimuli/dataset=") for f in table_files(full_lake, "stimuli"))
+    finally:
+        shutil.rmtree(full_lake.root / ".staging")
+    empty = Lake(full_lake.root.parent / "empty")
+    empty.init()
+    assert all(table_files(empty, name) == [] for name in TABLES)
+
+
+def test_transpile_rewrites_duckdb_only_constructs() -> None:
+    pytest.importorskip("sqlglot")
+    sql = dict(spark_views([("99_t.sql", """
+        CREATE OR REPLACE VIEW t AS
+        SELECT list(value ORDER BY neuron) AS v, list_avg(v) AS m, count(*) FILTER (WHERE x > 1) AS n,
+               list_cosine_similarity(a, b) AS c, list_distance(a, b) AS d
+        FROM read_parquet('stimuli/*/*.parquet', hive_partitioning = true) GROUP BY 1;
+        CREATE OR REPLACE VIEW u AS SELECT len(a) AS n, unnest(range(len(a))) AS i, unnest(a) AS x FROM t;""")]))
+    assert sql["t"].startswith("CREATE OR REPLACE TEMPORARY VIEW t AS")
+    assert "ARRAY_SORT(COLLECT_LIST(STRUCT(neuron AS k0, value AS v)))" in sql["t"]
+    assert "FROM lake_stimuli" in sql["t"] and "FILTER" not in sql["t"] and "COUNT(CASE WHEN x > 1 THEN 1 END)" in sql["t"]
+    assert "LIST_" not in sql["t"].upper() and "EUCLIDEAN" not in sql["t"].upper()
+    assert "INLINE(ARRAYS_ZIP(" in sql["u"] and ") AS (i, x)" in sql["u"] and sql["u"].count("SIZE(a)") >= 2
+
+
+@pytest.mark.parametrize("statement, message", [
+    ("CREATE OR REPLACE VIEW t AS SELECT * FROM read_parquet('../etc/*.parquet')", "not a lake table"),
+    ("CREATE OR REPLACE VIEW t AS SELECT list(x ORDER BY k DESC) AS v FROM s", "DESC"),
+    ("CREATE OR REPLACE VIEW t AS SELECT list(x) FILTER (WHERE x > 0) AS v FROM s", "keeps NULLs"),
+    ("CREATE TABLE t AS SELECT 1", "only CREATE VIEW"),
+])
+def test_constructs_that_do_not_translate_are_refused_by_name(statement: str, message: str) -> None:
+    pytest.importorskip("sqlglot")
+    with pytest.raises(SparkSQLError, match=message) as info:
+        spark_views([("99_bad.sql", statement)])
+    assert "99_bad.sql" in str(info.value)
