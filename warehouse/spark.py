@@ -16,7 +16,7 @@ leave in DuckDB's dialect.
   one `inline(arrays_zip(...)) AS (names)` (Spark allows one generator per SELECT);
 - `len(x)` -> `size(x)` (every `len` in `sql/` takes a list);
 - `agg(x) FILTER (WHERE c)` -> `agg(CASE WHEN c THEN x END)` for aggregates that skip NULLs
-  (Spark refuses FILTER on window aggregates);
+  (Spark before SPARK-55702, e.g. the 3.5 of EMR and Databricks, refuses FILTER on window aggregates);
 - DuckDB's `UNPIVOT t ON a, b INTO NAME n VALUE v` statement -> `SELECT * FROM t UNPIVOT (v FOR n IN (a, b))`;
 - `CREATE OR REPLACE VIEW` -> `CREATE OR REPLACE TEMPORARY VIEW`.
 
@@ -26,7 +26,6 @@ naming the file and view, rather than producing SQL that means something else.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
@@ -107,14 +106,17 @@ def source_view(table: str) -> str:
     return SOURCE_PREFIX + table
 
 
-def register_sources(spark: "SparkSession", lake: Lake, root: str | None = None) -> dict[str, int]:
-    """Register `lake_<table>` for every lake table from `table_files`; returns files per table.
+def register_sources(
+    spark: "SparkSession", lake: Lake, root: str | None = None, tables: Iterable[str] | None = None,
+) -> dict[str, int]:
+    """Register `lake_<table>` for every lake table (or `tables`) from `table_files`; returns files per table.
 
     `root` is where Spark reads the files (default: the lake folder), e.g. `s3a://bucket/lake` for
     a copy of the lake on object storage; the file list always comes from `lake`."""
     base = (root or lake.root.as_uri()).rstrip("/")
     counts = {}
-    for name, spec in TABLES.items():
+    for name in tables if tables is not None else TABLES:
+        spec = TABLES[name]
         files = [f"{base}/{rel}" for rel in table_files(lake, name)]
         schema = spark_schema(spec)
         if files:
@@ -175,10 +177,8 @@ def spark_session(master: str = "local[1]", app_name: str = "emolake", conf: dic
     settings = {**(LOCAL_CONF if master.startswith("local") else {}), **(conf or {})}
     for key, value in settings.items():
         builder = builder.config(key, value)
-    started = time.perf_counter()
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
-    spark.conf.set("emolake.startup_seconds", f"{time.perf_counter() - started:.3f}")
     return spark
 
 
