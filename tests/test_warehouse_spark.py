@@ -314,3 +314,47 @@ def test_constructs_that_do_not_translate_are_refused_by_name(statement: str, me
     with pytest.raises(SparkSQLError, match=message) as info:
         spark_views([("99_bad.sql", statement)])
     assert "99_bad.sql" in str(info.value)
+
+
+# --- The CLI --------------------------------------------------------------------------------
+
+def test_spark_sql_print_gives_every_view_as_spark_sql(full_lake: Lake) -> None:
+    pytest.importorskip("sqlglot")
+    from click.testing import CliRunner
+
+    from cli import cli
+
+    result = CliRunner().invoke(cli, ["--lake", str(full_lake.root), "spark-sql", "--print"])
+    assert result.exit_code == 0, result.output
+    assert re.findall(r"(?m)^CREATE OR REPLACE TEMPORARY VIEW (\w+) AS ", result.output) == VIEWS
+    assert "read_parquet" not in result.output.lower()
+
+
+@pytest.mark.parametrize("sql", ["INSERT OVERWRITE DIRECTORY '/tmp/out' SELECT * FROM stimuli",
+                                 "CREATE TABLE t USING parquet LOCATION '/tmp/t' AS SELECT 1", "DROP VIEW stimuli"])
+def test_spark_sql_refuses_writes_and_leaves_the_lake_as_it_was(full_lake: Lake, sql: str) -> None:
+    pytest.importorskip("sqlglot")
+    from click.testing import CliRunner
+
+    from cli import cli
+    from conftest import tree_hashes
+
+    before = tree_hashes(full_lake.root)
+    result = CliRunner().invoke(cli, ["--lake", str(full_lake.root), "spark-sql", sql])
+    assert result.exit_code == 2 and "read-only" in result.output
+    assert tree_hashes(full_lake.root) == before
+
+
+def test_spark_sql_runs_a_query_over_the_views(spark_lake, full_lake: Lake, duckdb_rows) -> None:
+    from click.testing import CliRunner
+
+    from cli import cli
+
+    result = CliRunner().invoke(cli, ["--lake", str(full_lake.root), "spark-sql", "--format", "csv",
+                                      "SELECT metric, count(*) AS n FROM model_rdm GROUP BY metric ORDER BY metric"])
+    assert result.exit_code == 0, result.output
+    columns, rows = duckdb_rows["model_rdm"]
+    metric = columns.index("metric")
+    expected = {m: sum(r[metric] == m for r in rows) for m in ("correlation", "cosine", "euclidean")}
+    assert result.output.strip().splitlines()[-3:] == [f'"{m}",{n}' for m, n in expected.items()]
+    assert spark_lake.table("stimuli").count() > 0  # the command used the active session and left it running

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING
 import pyarrow as pa
 
 from .database import sql_files
-from .errors import EmolakeError
+from .errors import BadInputError, EmolakeError, ReadOnlyQueryError
 from .lake import Lake
 from .tables import TABLES, TableSpec
 
@@ -167,6 +167,58 @@ def register_lake(spark: "SparkSession", lake: Lake, root: str | None = None) ->
     lake.require()
     register_sources(spark, lake, root)
     return create_views(spark)
+
+
+def check_read_only(sql: str) -> list[str]:
+    """The statements of `sql` (Spark dialect) if every one is a query; a write is refused.
+
+    Spark SQL can write anywhere it can read (`INSERT OVERWRITE DIRECTORY`, `CREATE TABLE ...
+    LOCATION`), so anything but SELECT/UNION/VALUES is refused before a session starts."""
+    import sqlglot
+
+    try:
+        statements = [s for s in sqlglot.parse(sql, read="spark") if s is not None]
+    except sqlglot.errors.SqlglotError as exc:
+        raise BadInputError(f"could not parse the query as Spark SQL: {exc}") from exc
+    if not statements:
+        raise BadInputError("the query is empty")
+    for statement in statements:
+        if not isinstance(statement, sqlglot.exp.Query):
+            raise ReadOnlyQueryError(f"`spark-sql` is read-only: refusing {statement.key.upper()} "
+                                     f"({statement.sql('spark')[:60]!r})")
+    return [s.sql("spark") for s in statements]
+
+
+def query(lake: Lake, sql: str, master: str = "local[1]", root: str | None = None,
+          progress: bool = True) -> pa.Table:
+    """Run read-only `sql` over the lake's views on Spark; returns the last statement's rows.
+
+    Uses the active Spark session if there is one, else starts one on `master` and stops it after."""
+    from pyspark.sql import SparkSession
+
+    from .console import err
+
+    statements = check_read_only(sql)
+    lake.require()
+    spark = SparkSession.getActiveSession()
+    started = spark is None
+    if started:
+        if progress:
+            err.print(f"starting Spark ({master}) ...")
+        spark = spark_session(master)
+    try:
+        if progress:
+            err.print("registering the lake's tables and views ...")
+        register_lake(spark, lake, root)
+        try:
+            for statement in statements[:-1]:
+                spark.sql(statement).collect()
+            return spark.sql(statements[-1]).toArrow()
+        except Exception as exc:  # pyspark's AnalysisException, ParseException, ...
+            raise BadInputError(f"Spark query failed: {str(exc).splitlines()[0]}") from exc
+    finally:
+        if started:
+            spark.stop()
 
 
 def spark_session(master: str = "local[1]", app_name: str = "emolake", conf: dict[str, str] | None = None) -> "SparkSession":
