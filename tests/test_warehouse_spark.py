@@ -271,6 +271,19 @@ def test_rewritten_construct_gives_the_same_rows_in_spark_and_duckdb(spark, name
     assert len(got) == len(expected) and all(_same(g, e) for g, e in zip(got, expected)), (got, expected)
 
 
+def test_files_are_read_under_root_and_listed_from_the_lake(spark_lake, full_lake: Lake, duckdb_rows, tmp_path) -> None:
+    """`root` (an S3 prefix on a cluster) is where the files are read; the list still comes from the lake."""
+    copy = tmp_path / "copy"
+    shutil.copytree(full_lake.root / "stimuli", copy / "stimuli")
+    try:
+        register_sources(spark_lake, full_lake, root=copy.as_uri(), tables=["stimuli"])
+        paths = {r[0] for r in spark_lake.sql("SELECT DISTINCT input_file_name() FROM lake_stimuli").collect()}
+        assert paths and all(p.startswith(copy.as_uri()) for p in paths)
+        assert spark_lake.table("stimuli").count() == len(duckdb_rows["stimuli"][1])
+    finally:
+        register_sources(spark_lake, full_lake, tables=["stimuli"])
+
+
 # --- Without a Spark session: the file list and the transpile step ---------------------------
 
 def test_table_files_lists_data_files_but_not_seeds_or_staged_files(full_lake: Lake) -> None:
