@@ -3,7 +3,8 @@
 One small lake fills every table (synthetic stimuli, ratings, attributes, similarity and
 activations; the real `rsa`, `searchlight`, `neurons` and ablation statistics over them; a few
 rows of the inference and release tables), so every view has rows. Without Java or pyspark the
-Spark tests are skipped, except under CI (`CI=true`), where they fail.
+Spark tests are skipped, except under CI (`CI=true`), where they fail. The tests that start Spark
+are marked slow (minutes on 2 busy cores); the file-list, transpile and CLI checks are not.
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ VIEWS = [name for _, text in sql_files() for name in re.findall(r"CREATE OR REPL
 # one shuffle partition and no whole-stage code generation (expressions are still compiled).
 TINY_DATA_CONF = {"spark.sql.adaptive.enabled": "false", "spark.sql.shuffle.partitions": "1",
                   "spark.sql.codegen.wholeStage": "false"}
+# Tests that start Spark take minutes on 2 busy cores (docs/BENCHMARKS.md): run by CI's full `pytest -q`.
+SPARK = pytest.mark.slow
 REL_TOL, ABS_TOL = 1e-9, 1e-12  # abs only for values that are 0 up to rounding (1 - cos of equal lists)
 
 
@@ -160,10 +163,9 @@ def spark_lake(spark, full_lake: Lake):
 # --- Comparing rows -------------------------------------------------------------------------
 
 def _plain(value):
-    """A value as a comparable Python object: tuples for lists and rows, UTC-naive datetimes, floats for decimals."""
+    """A value as a comparable Python object: tuples for lists and rows (a Spark Row is a tuple),
+    UTC-naive datetimes, floats for decimals."""
     if isinstance(value, (list, tuple)):
-        return tuple(_plain(v) for v in value)
-    if hasattr(value, "asDict"):  # a Spark Row inside a value
         return tuple(_plain(v) for v in value)
     if isinstance(value, datetime) and value.tzinfo is not None:
         return value.astimezone(timezone.utc).replace(tzinfo=None)
@@ -193,6 +195,7 @@ def test_every_view_of_sql_is_checked_and_has_rows(duckdb_rows) -> None:
     assert not empty, f"the parity lake leaves these views empty: {empty}"
 
 
+@SPARK
 @pytest.mark.parametrize("view", VIEWS)
 def test_view_has_the_same_rows_in_spark_and_duckdb(spark_lake, duckdb_rows, view: str) -> None:
     columns, expected = duckdb_rows[view]
@@ -205,6 +208,7 @@ def test_view_has_the_same_rows_in_spark_and_duckdb(spark_lake, duckdb_rows, vie
     assert not bad, f"{view}: {len(bad)} rows differ, first: spark {bad[0][0]} vs duckdb {bad[0][1]}"
 
 
+@SPARK
 def test_partition_keys_have_their_declared_types(spark_lake) -> None:
     types = dict(spark_lake.table(source_view("activations")).dtypes)
     assert types["run_id"] == "string" and types["layer"] == "int"
@@ -212,6 +216,7 @@ def test_partition_keys_have_their_declared_types(spark_lake) -> None:
     assert dict(spark_lake.table("stimuli").dtypes)["n_labels"] == "smallint"
 
 
+@SPARK
 def test_spark_reads_exactly_the_files_table_files_lists(spark_lake, full_lake: Lake, monkeypatch) -> None:
     """A Parquet file on disk that `table_files` does not list (not committed) adds no rows."""
     import pyarrow.parquet as pq
@@ -256,6 +261,7 @@ CONSTRUCTS = {
 }
 
 
+@SPARK
 @pytest.mark.parametrize("name", CONSTRUCTS)
 def test_rewritten_construct_gives_the_same_rows_in_spark_and_duckdb(spark, name: str) -> None:
     import duckdb
@@ -271,6 +277,7 @@ def test_rewritten_construct_gives_the_same_rows_in_spark_and_duckdb(spark, name
     assert len(got) == len(expected) and all(_same(g, e) for g, e in zip(got, expected)), (got, expected)
 
 
+@SPARK
 def test_files_are_read_under_root_and_listed_from_the_lake(spark_lake, full_lake: Lake, duckdb_rows, tmp_path) -> None:
     """`root` (an S3 prefix on a cluster) is where the files are read; the list still comes from the lake."""
     copy = tmp_path / "copy"
@@ -358,6 +365,7 @@ def test_spark_sql_refuses_writes_and_leaves_the_lake_as_it_was(full_lake: Lake,
     assert tree_hashes(full_lake.root) == before
 
 
+@SPARK
 def test_spark_sql_runs_a_query_over_the_views(spark_lake, full_lake: Lake, duckdb_rows) -> None:
     from click.testing import CliRunner
 
