@@ -279,13 +279,17 @@ def test_rewritten_construct_gives_the_same_rows_in_spark_and_duckdb(spark, name
 
 @SPARK
 def test_files_are_read_under_root_and_listed_from_the_lake(spark_lake, full_lake: Lake, duckdb_rows, tmp_path) -> None:
-    """`root` (an S3 prefix on a cluster) is where the files are read; the list still comes from the lake."""
-    copy = tmp_path / "copy"
+    """`root` (an S3 prefix on a cluster) is where the files are read; the list still comes from the lake.
+
+    The copy's folder name holds a space and glob characters, which Spark must read literally."""
+    from urllib.parse import unquote
+
+    copy = tmp_path / "lake copy [1]"
     shutil.copytree(full_lake.root / "stimuli", copy / "stimuli")
     try:
-        register_sources(spark_lake, full_lake, root=copy.as_uri(), tables=["stimuli"])
-        paths = {r[0] for r in spark_lake.sql("SELECT DISTINCT input_file_name() FROM lake_stimuli").collect()}
-        assert paths and all(p.startswith(copy.as_uri()) for p in paths)
+        register_sources(spark_lake, full_lake, root=f"file://{copy}", tables=["stimuli"])
+        paths = {unquote(r[0]) for r in spark_lake.sql("SELECT DISTINCT input_file_name() FROM lake_stimuli").collect()}
+        assert paths and all(p.startswith(f"file://{copy}/stimuli/dataset=") for p in paths)
         assert spark_lake.table("stimuli").count() == len(duckdb_rows["stimuli"][1])
     finally:
         register_sources(spark_lake, full_lake, tables=["stimuli"])

@@ -26,6 +26,7 @@ naming the file and view, rather than producing SQL that means something else.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
@@ -113,11 +114,11 @@ def register_sources(
 
     `root` is where Spark reads the files (default: the lake folder), e.g. `s3a://bucket/lake` for
     a copy of the lake on object storage; the file list always comes from `lake`."""
-    base = (root or lake.root.as_uri()).rstrip("/")
+    base = (root or f"file://{lake.root}").rstrip("/")  # not as_uri(): Hadoop paths are not %-encoded
     counts = {}
     for name in tables if tables is not None else TABLES:
         spec = TABLES[name]
-        files = [f"{base}/{rel}" for rel in table_files(lake, name)]
+        files = [_literal_path(f"{base}/{rel}") for rel in table_files(lake, name)]
         schema = spark_schema(spec)
         if files:
             frame = spark.read.schema(schema).option("basePath", f"{base}/{name}").parquet(*files)
@@ -126,6 +127,11 @@ def register_sources(
         frame.select(*[f"`{f.name}`" for f in spec.full_schema()]).createOrReplaceTempView(source_view(name))
         counts[name] = len(files)
     return counts
+
+
+def _literal_path(path: str) -> str:
+    """`path` with Hadoop's glob characters escaped: Spark globs any path holding `*?[]{}\\`."""
+    return re.sub(r"([*?\[\]{}\\])", r"\\\1", path)
 
 
 # --- Views ----------------------------------------------------------------------------------
