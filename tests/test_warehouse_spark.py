@@ -332,6 +332,7 @@ def test_transpile_rewrites_duckdb_only_constructs() -> None:
     ("CREATE OR REPLACE VIEW t AS SELECT list(x ORDER BY k DESC) AS v FROM s", "DESC"),
     ("CREATE OR REPLACE VIEW t AS SELECT list(x) FILTER (WHERE x > 0) AS v FROM s", "keeps NULLs"),
     ("CREATE TABLE t AS SELECT 1", "only CREATE VIEW"),
+    ("CREATE OR REPLACE VIEW t AS SELECT list_sum(x) AS s FROM s", "list_sum have no Spark translation"),
 ])
 def test_constructs_that_do_not_translate_are_refused_by_name(statement: str, message: str) -> None:
     pytest.importorskip("sqlglot")
