@@ -173,6 +173,8 @@ from extract.commands import extract  # noqa: E402
 cli.add_command(extract)
 from warehouse.commands import export  # noqa: E402
 cli.add_command(export)
+from warehouse.spark_commands import spark_sql  # noqa: E402
+cli.add_command(spark_sql)
 from analysis.report.commands import report  # noqa: E402
 cli.add_command(report)
 from analysis.commands import appraisal, compare, neurons, rsa, searchlight  # noqa: E402
