@@ -16,7 +16,8 @@ SELECT run_set, study, layer, target, metric, method, tau, p, p_perm, n_perm, ci
        ci_raters_low, ci_raters_high, n_boot, n_pairs, n_neurons
 FROM read_parquet('layer_rsa_results/*/*/*.parquet', hive_partitioning = true,
                   hive_types = {'run_set': VARCHAR, 'study': VARCHAR})
-WHERE run_set <> '_empty';
+WHERE run_set <> '_empty'
+  AND _lake_path(filename, 4) IN (SELECT path FROM _live_files WHERE table_name = 'layer_rsa_results');
 
 -- model_rsa: one row per run set, study, layer (NULL = all neurons; else that layer's neurons alone), target ('human' = group-mean RDM, 'human_raters' = mean over single raters, beside its noise ceiling, or an attribute), model RDM metric and method.
 CREATE OR REPLACE VIEW model_rsa AS
