@@ -15,9 +15,9 @@ CREATE OR REPLACE VIEW stale_results AS
 WITH inputs AS (SELECT DISTINCT input_table, input_partition FROM result_inputs),
 current AS (
     SELECT i.input_table, i.input_partition,
+           -- no live file: the coalesce is NULL, and list_distinct drops NULLs
            coalesce(array_to_string(list_sort(list_distinct(
-               list(coalesce(f.source_sha256, f.source_path, f.load_id)) FILTER (WHERE f.path IS NOT NULL))), ','), '')
-               AS current_version
+               list(coalesce(f.source_sha256, f.source_path, f.load_id)))), ','), '') AS current_version
     FROM inputs i LEFT JOIN _live_files f
       ON f.table_name = i.input_table
      AND (f."partition" = i.input_partition OR starts_with(f."partition", i.input_partition || '/'))

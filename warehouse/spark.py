@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
+from . import commit_log
 from .database import sql_files
 from .errors import BadInputError, EmolakeError, ReadOnlyQueryError
 from .lake import Lake
@@ -66,24 +67,12 @@ class SparkSQLError(EmolakeError):
 # --- Source tables --------------------------------------------------------------------------
 
 def table_files(lake: Lake, table: str) -> list[str]:
-    """The data files of `table` that readers may see, as paths relative to the lake root.
-
-    These are the table's Parquet files at the partition depth the views read (`stimuli/*/*.parquet`
-    for a table partitioned by one key), except the zero-row seed file of `Lake.init` (the seed
-    partition, `dataset=_empty`, `layer=-1`, ...). Files staged by a running transaction live
-    outside every table folder and are never listed.
-    """
-    spec = TABLES[table]
-    base = lake.table_dir(table)
-    pattern = "/".join(["*"] * len(spec.partition_by) + ["*.parquet"])
-    seed = lake.seed_path(spec)
-    seed_dir = seed.parent if spec.partition_by else None
-    files = []
-    for path in sorted(base.glob(pattern)):
-        if path == seed or (seed_dir is not None and path.parent == seed_dir):
-            continue
-        files.append(path.relative_to(lake.root).as_posix())
-    return files
+    """The data files of `table` that readers may see, as paths relative to the lake root: the
+    files the commit log holds live (docs/RELIABILITY.md). Files of a killed or running commit,
+    and the zero-row seed files of `Lake.init`, are never listed, so Spark sees whole commits
+    only, as the DuckDB views do through `_live_files`."""
+    TABLES[table]  # an unknown table is a KeyError here, not an empty list
+    return sorted(f.path for f in commit_log.live_files(lake.root).values() if f.table_name == table)
 
 
 def spark_type(dtype: pa.DataType) -> str:
@@ -130,7 +119,20 @@ def register_sources(
             frame = spark.createDataFrame([], schema)
         frame.select(*[f"`{f.name}`" for f in spec.full_schema()]).createOrReplaceTempView(source_view(name))
         counts[name] = len(files)
+    register_live_files(spark, lake)
     return counts
+
+
+LIVE_FILES_SCHEMA = ("table_name STRING, `partition` STRING, path STRING, load_id STRING, source_path STRING, "
+                     "source_sha256 STRING, `rows` BIGINT")
+
+
+def register_live_files(spark: "SparkSession", lake: Lake) -> None:
+    """`_live_files` (the lake's committed files, as in sql/00_tables.sql) from the commit log, for
+    the views that ask what a partition was loaded from (`stale_results`)."""
+    rows = [(f.table_name, f.partition, f.path, f.load_id, f.source_path, f.source_sha256, f.rows)
+            for f in commit_log.live_files(lake.root).values()]
+    spark.createDataFrame(rows, LIVE_FILES_SCHEMA).createOrReplaceTempView("_live_files")
 
 
 def _literal_path(path: str) -> str:
@@ -140,14 +142,31 @@ def _literal_path(path: str) -> str:
 
 # --- Views ----------------------------------------------------------------------------------
 
+# The DuckDB views read only committed files through `_live_files` (sql/00_tables.sql). Spark's
+# sources are built from `table_files`, which already lists only those, so the per-view filter,
+# the commit log's own views and its path macro are left out; `_live_files` is registered from the
+# commit log by `register_live_files`.
+COMMIT_LOG_VIEWS = ("_commit_log", "_live_files")
+_LIVE_FILTER = r"_lake_path\(filename, \d+\) IN \(SELECT path FROM _live_files WHERE table_name = '[a-z_]+'\)"
+
+
+def _without_commit_filter(text: str) -> str:
+    text = re.sub(r"\s+AND " + _LIVE_FILTER, "", text)
+    return re.sub(r"WHERE " + _LIVE_FILTER, "WHERE TRUE", text)
+
+
+def _commit_log_object(statement) -> bool:
+    return statement.kind == "MACRO" or (statement.kind == "VIEW" and statement.this.name in COMMIT_LOG_VIEWS)
+
+
 def spark_views(files: Iterable[tuple[str, str]] | None = None) -> list[tuple[str, str]]:
     """(view name, Spark SQL `CREATE OR REPLACE TEMPORARY VIEW ...`) of every view in `sql/*.sql`, in order."""
     import sqlglot
 
     views = []
     for file_name, text in files if files is not None else sql_files():
-        for statement in sqlglot.parse(text, read="duckdb"):
-            if statement is None:
+        for statement in sqlglot.parse(_without_commit_filter(text), read="duckdb"):
+            if statement is None or _commit_log_object(statement):
                 continue
             if not isinstance(statement, sqlglot.exp.Create) or statement.kind != "VIEW":
                 raise SparkSQLError(f"sql/{file_name}: only CREATE VIEW statements translate to Spark; "
