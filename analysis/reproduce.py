@@ -265,8 +265,8 @@ def _calibrated_sentence(ctx: Context, v: dict) -> str:
     if "permutation" not in v:
         return (f"- **Calibrated searchlight** (not run for this report: `--searchlight-permutations 0`): {why}); "
                 "`emolake searchlight` (default `--inference permutation`, 500 permutations) gives the calibrated "
-                "counts, and `python -m analysis.reproduce` with its default fills this column (about 7 minutes of "
-                "2 idle cores; over an hour on the shared machine this report was made on, see docs/BENCHMARKS.md).")
+                "counts, and `python -m analysis.reproduce` with its default fills this column (70 minutes measured "
+                "on the shared 2-core machine this report was made on, at load 15; see docs/BENCHMARKS.md).")
     return (f"- **Calibrated searchlight** ({v['permutation']['tests']:,} tests, {v['permutation']['neurons']:,} neurons): "
             f"{why}, with the permutation p {100 * v['fraction_p_05']['permutation']:.1f}%); the default p comes from each "
             f"test's permutation variance and skewness over {v['n_perm']} seeded emotion-label permutations (seed "
