@@ -223,7 +223,7 @@ def summary_section(ctx: Context) -> str:
                        ("selective neurons", "selective")):
         rows.append({"figure": f"searchlight: {label}", "study's procedure": f"{v['study_rdm_file'][key]:,}",
                      "tie-exact RDMs": f"{v['tie_exact'][key]:,}",
-                     "calibrated (default)": f"{v['permutation'][key]:,}" if "permutation" in v else "not run"})
+                     "calibrated p (searchlight) / vs-unablated drop (link)": f"{v['permutation'][key]:,}" if "permutation" in v else "not run"})
     for k in (4000, 1500):
         study, other = drops[f"{AUTHORS_STUDY} vs-control"].get(k), drops[f"{AUTHORS_STUDY} vs-unablated"].get(k)
         if study and other:
@@ -231,7 +231,7 @@ def summary_section(ctx: Context) -> str:
                                     ("emotions with r > 0", "n_emotions_positive", "{}")):
                 rows.append({"figure": f"importance link k = {k:,}: {label}",
                              "study's procedure": fmt.format(study[key]),
-                             "tie-exact RDMs": "", "calibrated (default)": fmt.format(other[key]) + " (vs-unablated)"})
+                             "tie-exact RDMs": "", "calibrated p (searchlight) / vs-unablated drop (link)": fmt.format(other[key])})
     d = v["distinct_happy_face"]
     return f"""## 0. The study's figures and the corrected variants
 
