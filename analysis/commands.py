@@ -107,8 +107,8 @@ def searchlight(ctx, run_set, study, inference, n_perm, seed, fdr, alpha, precis
     """Searchlight RSA: Kendall tau-b of every neuron's RDM with every attribute RDM, one-sided p, FDR q.
 
     The default p is valid under permutation of the emotion labels (the study's asymptotic p is
-    not: `--inference asymptotic --fdr study` reproduces the study). The permutations take a few
-    minutes for 36,864 neurons on 2 cores. Then e.g.
+    not: `--inference asymptotic --fdr study` reproduces the study). The permutations cost about 90
+    asymptotic passes (36,864 neurons: an estimated 7 minutes on 2 idle cores, docs/BENCHMARKS.md). Then e.g.
     `emolake query "SELECT attribute, count(*) FROM searchlight WHERE q < 0.01 GROUP BY 1"`.
 
     \b
