@@ -463,21 +463,29 @@ class LakeTransaction:
         self._files.clear()
 
     def _check_sources(self, log: commit_log.LogState) -> None:
-        """Refuse to replace a partition that another source loaded, unless `allow_replace`."""
+        """Refuse to replace a partition that another source loaded, unless `allow_replace`.
+
+        The same source: the same source paths (the same command again, also after the files were
+        edited), or the same sha256s (the same bytes from another path). Derived data (no source)
+        replace their own partitions freely.
+        """
         if self.allow_replace:
             return
-        new: dict[tuple[str, str], set[str]] = {}
+        new: dict[tuple[str, str], list[dict]] = {}
         for _, _, e in self._files:
             if (e["table_name"], e["partition"]) in self._replace:
-                new.setdefault((e["table_name"], e["partition"]), set()).add(e["source_sha256"] or e["source_path"])
+                new.setdefault((e["table_name"], e["partition"]), []).append(e)
         old: dict[tuple[str, str], list[commit_log.LiveFile]] = {}
         for f in log.live.values():
             if (f.table_name, f.partition) in new:
                 old.setdefault((f.table_name, f.partition), []).append(f)
         for key, files in sorted(old.items()):
-            before = {f.source for f in files}
-            if None in before or None in new[key] or before == new[key]:
-                continue  # derived data (no source), or the same source again: an idempotent reload
+            before = ({f.source_path for f in files}, {f.source_sha256 for f in files})
+            after = ({e["source_path"] for e in new[key]}, {e["source_sha256"] for e in new[key]})
+            if before == ({None}, {None}) or after == ({None}, {None}):
+                continue  # derived data
+            if (None not in before[0] and before[0] == after[0]) or (None not in before[1] and before[1] == after[1]):
+                continue  # the same source again: an idempotent reload
             earlier = sorted(files, key=lambda f: f.path)[0]
             table, part = key
             raise ReplaceRefusedError(
