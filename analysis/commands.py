@@ -49,9 +49,9 @@ def _print(title: str, summary: dict, as_json: bool) -> None:
 @click.option("--method", type=click.Choice(["tau_b", "tau_a", "spearman", "pearson"]), default="tau_b",
               show_default=True, help="RDM comparison (tau_b is the study's).")
 @click.option("--permutations", "n_perm", type=int, default=10_000, show_default=True,
-              help="Emotion-label permutations per test (0: none).")
+              help="Emotion-label permutations: per test (0: none).")
 @click.option("--bootstrap", "n_boot", type=int, default=1_000, show_default=True,
-              help="Bootstrap resamples for the CIs over raters and emotions (0: none).")
+              help="Bootstrap resamples: for the CIs over raters and emotions (0: none).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Random seed: of permutations and bootstrap (recorded).")
 @click.option("--attributes-study", default=None, help="Study whose attribute table to use (default: --study).")
 @click.option("--layers/--no-layers", default=True, show_default=True,
@@ -92,8 +92,8 @@ def rsa(ctx, study, run_set, metric, method, n_perm, n_boot, seed, attributes_st
               help="p valid under emotion-label permutation (each test's permutation variance and skewness), or the "
                    "study's asymptotic Kendall p (too small: the 351 pairs are not independent).")
 @click.option("--permutations", "n_perm", type=int, default=500, show_default=True,
-              help="Emotion-label permutations of the attribute RDMs, shared by all neurons (--inference permutation).")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the permutations (recorded).")
+              help="Emotion-label permutations: of the attribute RDMs, shared by all neurons (--inference permutation).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Random seed: of the permutations (recorded).")
 @click.option("--fdr", type=click.Choice(["monotone", "study"]), default="monotone", show_default=True,
               help="q in the `searchlight` view: Benjamini-Hochberg, or the study's p*N/rank(p). Both are stored.")
 @click.option("--alpha", type=float, default=0.01, show_default=True, help="q threshold of searchlight_counts.")
@@ -183,15 +183,15 @@ def appraisal(ctx, study, published_study, n_draws, seed, as_json) -> None:
 @click.command()
 @click.option("--run-sets", "run_sets_text", required=True,
               help="Run sets to compare, comma-separated (each needs `emolake rsa` on --study first).")
-@click.option("--study", required=True, help="Study whose human RDM every run set is compared with.")
+@click.option("--study", required=True, help="Study id: whose human RDM every run set is compared with.")
 @click.option("--metric", type=click.Choice(["correlation", "euclidean", "cosine"]), default="correlation",
-              show_default=True, help="Model RDM distance of the stored RSA to compare.")
+              show_default=True, help="Model RDM distance: that of the stored RSA to compare.")
 @click.option("--method", type=click.Choice(["tau_b", "tau_a", "spearman", "pearson"]), default="tau_b",
-              show_default=True, help="RDM comparison of the stored RSA to compare.")
+              show_default=True, help="RDM comparison: that of the stored RSA to compare.")
 @click.option("--bootstrap", "n_boot", type=int, default=1_000, show_default=True,
-              help="Resamples of emotions of the paired test between two run sets (0: no test).")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the paired bootstrap (recorded).")
-@click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON.")
+              help="Bootstrap resamples: of the emotions, for the paired test between two run sets (0: no test).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Random seed: of the paired bootstrap (recorded).")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON: the comparison's rows.")
 @click.pass_context
 def compare(ctx, run_sets_text, study, metric, method, n_boot, seed, as_json) -> None:
     """Compare run sets (models, read-outs, neuron definitions) on one study, per model and best layer.

@@ -16,8 +16,9 @@ pass_lake = click.make_pass_decorator(Lake)
 @click.option("--master", default="local[1]", show_default=True, help="Spark master URL.")
 @click.option("--root", default=None, metavar="URI",
               help="Where Spark reads the lake's files (default: the lake folder), e.g. s3a://bucket/lake.")
-@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
-@click.option("--limit", type=int, default=50, show_default=True, help="Rows shown in table format.")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True,
+              help="Output format: a table, CSV or JSON.")
+@click.option("--limit", type=int, default=50, show_default=True, help="Only the first N: rows shown in table format.")
 @pass_lake
 def spark_sql(lake: Lake, sql: str | None, print_views: bool, master: str, root: str | None, fmt: str,
               limit: int) -> None:
