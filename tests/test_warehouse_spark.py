@@ -295,6 +295,15 @@ def test_files_are_read_under_root_and_listed_from_the_lake(spark_lake, full_lak
         register_sources(spark_lake, full_lake, tables=["stimuli"])
 
 
+@SPARK
+def test_a_root_without_the_files_is_refused_by_table(spark_lake, full_lake: Lake, tmp_path) -> None:
+    from warehouse.errors import NotFoundError
+
+    with pytest.raises(NotFoundError, match=r"table stimuli: Spark cannot read its \d+ files under file://"):
+        register_sources(spark_lake, full_lake, root=f"file://{tmp_path}", tables=["stimuli"])
+    assert spark_lake.table("stimuli").count() > 0  # the registered source is left as it was
+
+
 # --- Without a Spark session: the file list and the transpile step ---------------------------
 
 def test_table_files_lists_data_files_but_not_seeds_or_staged_files(full_lake: Lake) -> None:

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING
 import pyarrow as pa
 
 from .database import sql_files
-from .errors import BadInputError, EmolakeError, ReadOnlyQueryError
+from .errors import BadInputError, EmolakeError, NotFoundError, ReadOnlyQueryError
 from .lake import Lake
 from .tables import TABLES, TableSpec
 
@@ -125,7 +125,11 @@ def register_sources(
         files = [_literal_path(f"{base}/{rel}") for rel in table_files(lake, name)]
         schema = spark_schema(spec)
         if files:
-            frame = spark.read.schema(schema).option("basePath", f"{base}/{name}").parquet(*files)
+            try:
+                frame = spark.read.schema(schema).option("basePath", f"{base}/{name}").parquet(*files)
+            except Exception as exc:  # pyspark's AnalysisException: a listed file is not under root
+                raise NotFoundError(f"table {name}: Spark cannot read its {len(files)} files under {base} "
+                                    f"({str(exc).splitlines()[0]})", expected=f"a copy of {lake.root} there") from exc
         else:
             frame = spark.createDataFrame([], schema)
         frame.select(*[f"`{f.name}`" for f in spec.full_schema()]).createOrReplaceTempView(source_view(name))
