@@ -36,7 +36,7 @@ import pyarrow as pa
 
 from . import commit_log
 from .database import sql_files
-from .errors import BadInputError, EmolakeError, ReadOnlyQueryError
+from .errors import BadInputError, EmolakeError, NotFoundError, ReadOnlyQueryError
 from .lake import Lake
 from .tables import TABLES, TableSpec
 
@@ -49,6 +49,8 @@ REWRITTEN_FUNCTIONS = {"list_avg", "list_cosine_similarity", "list_distance"}
 # Aggregates for which `agg(x) FILTER (WHERE c)` equals `agg(CASE WHEN c THEN x END)`: they skip NULLs.
 NULL_SKIPPING_AGGREGATES = ("Count", "Sum", "Avg", "Min", "Max", "Stddev", "StddevSamp", "StddevPop",
                             "Variance", "VariancePop", "AnyValue")
+# Spark SQL functions that call any static Java method: refused by `spark-sql` like writes.
+JAVA_CALLING_FUNCTIONS = {"reflect", "java_method", "try_reflect"}
 LOCAL_CONF = {
     "spark.driver.host": "127.0.0.1",
     "spark.driver.bindAddress": "127.0.0.1",
@@ -114,7 +116,11 @@ def register_sources(
         files = [_literal_path(f"{base}/{rel}") for rel in table_files(lake, name)]
         schema = spark_schema(spec)
         if files:
-            frame = spark.read.schema(schema).option("basePath", f"{base}/{name}").parquet(*files)
+            try:
+                frame = spark.read.schema(schema).option("basePath", f"{base}/{name}").parquet(*files)
+            except Exception as exc:  # pyspark's AnalysisException: a listed file is not under root
+                raise NotFoundError(f"table {name}: Spark cannot read its {len(files)} files under {base} "
+                                    f"({str(exc).splitlines()[0]})", expected=f"a copy of {lake.root} there") from exc
         else:
             frame = spark.createDataFrame([], schema)
         frame.select(*[f"`{f.name}`" for f in spec.full_schema()]).createOrReplaceTempView(source_view(name))
@@ -215,6 +221,10 @@ def check_read_only(sql: str) -> list[str]:
         if not isinstance(statement, sqlglot.exp.Query):
             raise ReadOnlyQueryError(f"`spark-sql` is read-only: refusing {statement.key.upper()} "
                                      f"({statement.sql('spark')[:60]!r})")
+        called = {f.name.lower() for f in statement.find_all(sqlglot.exp.Anonymous)}
+        if called & JAVA_CALLING_FUNCTIONS:
+            raise ReadOnlyQueryError(f"`spark-sql` refuses {', '.join(sorted(called & JAVA_CALLING_FUNCTIONS))}: "
+                                     "it calls arbitrary Java methods")
     return [s.sql("spark") for s in statements]
 
 
@@ -223,12 +233,14 @@ def query(lake: Lake, sql: str, master: str = "local[1]", root: str | None = Non
     """Run read-only `sql` over the lake's views on Spark; returns the last statement's rows.
 
     Uses the active Spark session if there is one, else starts one on `master` and stops it after."""
-    from pyspark.sql import SparkSession
-
     from .console import err
 
     statements = check_read_only(sql)
     lake.require()
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError as exc:
+        raise EmolakeError("pyspark is not installed (pip install 'emolake[spark]')") from exc
     spark = SparkSession.getActiveSession()
     started = spark is None
     if started:
@@ -252,13 +264,20 @@ def query(lake: Lake, sql: str, master: str = "local[1]", root: str | None = Non
 
 def spark_session(master: str = "local[1]", app_name: str = "emolake", conf: dict[str, str] | None = None) -> "SparkSession":
     """A Spark session; for `local[...]` masters bound to 127.0.0.1, UI off, 2 shuffle partitions."""
-    from pyspark.sql import SparkSession
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError as exc:
+        raise EmolakeError("pyspark is not installed (pip install 'emolake[spark]')") from exc
 
     builder = SparkSession.builder.master(master).appName(app_name)
     settings = {**(LOCAL_CONF if master.startswith("local") else {}), **(conf or {})}
     for key, value in settings.items():
         builder = builder.config(key, value)
-    spark = builder.getOrCreate()
+    try:
+        spark = builder.getOrCreate()
+    except Exception as exc:  # PySparkRuntimeError JAVA_GATEWAY_EXITED, connection refused, ...
+        raise EmolakeError(f"Spark did not start on {master} (is Java 17+ installed? "
+                           f"apt-get install openjdk-17-jre-headless): {str(exc).splitlines()[0]}") from exc
     spark.sparkContext.setLogLevel("ERROR")
     return spark
 
