@@ -164,7 +164,7 @@ def test_rsa_stores_model_rsa_like_the_cli(toy):
     lake, syn = toy
     summary = notebook.run_rsa(lake, syn.study, run_set=syn.run_set, permutations=0, bootstrap=0, progress=False)
     assert summary["run_set"] == syn.run_set and summary["permutations"] == 0
-    stored = notebook.query(lake, "SELECT tau FROM model_rsa WHERE run_set = $r AND target = 'human'",
+    stored = notebook.query(lake, "SELECT tau FROM model_rsa WHERE run_set = $r AND target = 'human' AND layer IS NULL",
                             {"r": syn.run_set})
     assert stored["tau"].tolist() == [pytest.approx(summary["model_vs_human"], abs=1e-4)]
 

@@ -20,7 +20,8 @@ from conftest import REPO
 from warehouse.lake import Lake
 
 README = (REPO / "README.md").read_text()
-BLOCKS = re.findall(r"```python\n(.*?)```", README, re.S)
+API_SECTION = README.split("## Python API", 1)[-1].split("\n## ", 1)[0]  # the notebook examples
+BLOCKS = re.findall(r"```python\n(.*?)```", API_SECTION, re.S)
 INTERNAL_IMPORT = re.compile(r"^\s*(from|import)\s+(analysis|cli|extract|ingest|sql|warehouse)\b", re.M)
 
 
