@@ -13,35 +13,35 @@ Tables come back as pandas DataFrames (or polars / Arrow with `output=`); see th
 "Python API" section. The implementation lives in `analysis/notebook.py`.
 """
 
+from importlib import import_module as _import_module
 from importlib import metadata as _metadata
 
-# pytest imports a rootdir's __init__.py on its own, as a module named `__init__` outside any
-# package, when the checkout's folder name is not an identifier (`emolake-main`): then there is no
-# package to import from, and this file defines only the version.
-if __package__:
-    from .analysis.notebook import (
-        attribute_neurons,
-        open_lake,
-        plot_mds,
-        plot_rdms,
-        plot_searchlight_counts,
-        query,
-        rdm,
-        run_neurons,
-        run_rsa,
-        run_searchlight,
-        searchlight,
-    )
-    from .warehouse.errors import BadInputError, EmolakeError, NotFoundError
-    from .warehouse.lake import Lake
+# Names are loaded on first use (PEP 562), so `import emolake.warehouse.lake` (and so the CLI)
+# does not pay for pandas, polars and matplotlib.
+_EXPORTS = {
+    **{name: "analysis.notebook" for name in (
+        "attribute_neurons", "open_lake", "plot_mds", "plot_rdms", "plot_searchlight_counts", "query", "rdm",
+        "run_neurons", "run_rsa", "run_searchlight", "searchlight")},
+    "BadInputError": "warehouse.errors", "EmolakeError": "warehouse.errors", "NotFoundError": "warehouse.errors",
+    "Lake": "warehouse.lake",
+}
+
+
+def __getattr__(name: str):
+    # pytest may import a rootdir's __init__.py on its own, outside any package (a checkout folder
+    # whose name is not an identifier): then there is nothing to import from.
+    if name in _EXPORTS and __package__:
+        return getattr(_import_module(f".{_EXPORTS[name]}", __package__), name)
+    raise AttributeError(f"module 'emolake' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
 
 try:
     __version__ = _metadata.version("emolake")
 except _metadata.PackageNotFoundError:  # a clone that was never installed
     __version__ = "unknown"
 
-__all__ = [
-    "BadInputError", "EmolakeError", "Lake", "NotFoundError", "__version__", "attribute_neurons", "open_lake",
-    "plot_mds", "plot_rdms", "plot_searchlight_counts", "query", "rdm", "run_neurons", "run_rsa",
-    "run_searchlight", "searchlight",
-]
+__all__ = ["__version__", *sorted(_EXPORTS)]

@@ -1,7 +1,7 @@
 """emolake command line: a thin Click layer over the library.
 
 Each command parses its options, calls one library function, and prints the result. Library
-errors are named exceptions (`warehouse.errors`) mapped here to exit codes: 0 ok, 2 bad input
+errors are named exceptions (`emolake.warehouse.errors`) mapped here to exit codes: 0 ok, 2 bad input
 (with file, row, column, expected and found in the message), 1 internal error.
 """
 
@@ -12,11 +12,21 @@ import re
 import sys
 from pathlib import Path
 
+if __name__ == "__main__" and "emolake" not in sys.modules:
+    # `python cli.py` from a clone: bind the package name `emolake` to this checkout, installed or not.
+    import importlib.util
+
+    _root = Path(__file__).resolve().parent
+    _spec = importlib.util.spec_from_file_location("emolake", _root / "__init__.py",
+                                                   submodule_search_locations=[str(_root)])
+    sys.modules["emolake"] = importlib.util.module_from_spec(_spec)
+    _spec.loader.exec_module(sys.modules["emolake"])
+
 import click
 
-from warehouse.errors import BadInputError, DiskFullError, EmolakeError
-from warehouse.lake import DEFAULT_LAKE, LAKE_ENV, Lake
-from warehouse.names import guard_name_options
+from emolake.warehouse.errors import BadInputError, DiskFullError, EmolakeError
+from emolake.warehouse.lake import DEFAULT_LAKE, LAKE_ENV, Lake
+from emolake.warehouse.names import guard_name_options
 
 EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -75,7 +85,7 @@ def init(lake: Lake) -> None:
     Example:
       emolake --lake lake init
     """
-    from warehouse.database import rebuild_views
+    from emolake.warehouse.database import rebuild_views
 
     created = lake.init()
     rebuild_views(lake)
@@ -92,8 +102,8 @@ def status(lake: Lake, as_json: bool) -> None:
     Example:
       emolake --lake lake status --json
     """
-    from warehouse.console import print_summary
-    from warehouse.status import lake_status
+    from emolake.warehouse.console import print_summary
+    from emolake.warehouse.status import lake_status
 
     info = lake_status(lake.require())
     if as_json:
@@ -156,8 +166,8 @@ def query(lake: Lake, sql: str | None, sql_file: str | None, params: dict[str, s
       emolake --lake lake query "SELECT study, count(*) FROM human_rdm GROUP BY 1" --format csv
       emolake --lake lake query 'SELECT run_id, status FROM runs WHERE run_set = $rs' -p rs=demo-minilm --format ndjson
     """
-    from warehouse.console import print_table
-    from warehouse.database import query as run_query
+    from emolake.warehouse.console import print_table
+    from emolake.warehouse.database import query as run_query
 
     text = _read_sql(sql, sql_file)
     unused = [name for name in params if not re.search(rf"\${name}\b", text)]
@@ -167,28 +177,28 @@ def query(lake: Lake, sql: str | None, sql_file: str | None, params: dict[str, s
     print_table(run_query(lake, text, params), fmt=fmt, limit=limit if fmt == "table" else None)
 
 
-from ingest.commands import ingest  # noqa: E402
+from emolake.ingest.commands import ingest  # noqa: E402
 cli.add_command(ingest)
-from extract.commands import extract  # noqa: E402
+from emolake.extract.commands import extract  # noqa: E402
 cli.add_command(extract)
-from warehouse.commands import export  # noqa: E402
+from emolake.warehouse.commands import export  # noqa: E402
 cli.add_command(export)
-from warehouse.spark_commands import spark_sql  # noqa: E402
+from emolake.warehouse.spark_commands import spark_sql  # noqa: E402
 cli.add_command(spark_sql)
-from analysis.report.commands import report  # noqa: E402
+from emolake.analysis.report.commands import report  # noqa: E402
 cli.add_command(report)
-from analysis.commands import appraisal, compare, neurons, rsa, searchlight  # noqa: E402
+from emolake.analysis.commands import appraisal, compare, neurons, rsa, searchlight  # noqa: E402
 cli.add_command(appraisal)
 cli.add_command(rsa)
 cli.add_command(searchlight)
 cli.add_command(neurons)
 cli.add_command(compare)
 
-from extract.inference.commands import ablate, ablation_stats, infer  # noqa: E402
+from emolake.extract.inference.commands import ablate, ablation_stats, infer  # noqa: E402
 cli.add_command(infer)
 cli.add_command(ablate)
 cli.add_command(ablation_stats)
-from analysis.report.demo import demo  # noqa: E402
+from emolake.analysis.report.demo import demo  # noqa: E402
 cli.add_command(demo)
 guard_name_options(cli)  # every flag whose value becomes a partition or file name: one check, naming the flag
 

@@ -20,8 +20,8 @@ import pandas as pd
 import pyarrow as pa
 from scipy import stats
 
-from warehouse.errors import BadInputError, NotFoundError
-from warehouse.lake import Lake
+from emolake.warehouse.errors import BadInputError, NotFoundError
+from emolake.warehouse.lake import Lake
 
 from .fdr import bh_monotone as benjamini_hochberg  # monotone BH, shared with the searchlight
 
@@ -208,7 +208,7 @@ RESULT_COLUMNS = ["emotion", "attribute", "k", "condition", "draw", "replicate",
 
 
 def read_results(lake: Lake, run_set: str, study: str) -> pd.DataFrame:
-    from warehouse.database import query
+    from emolake.warehouse.database import query
 
     table = query(lake, f"SELECT {', '.join(RESULT_COLUMNS)} FROM ablation_results "
                         f"WHERE run_set = '{_quote(run_set)}' AND study = '{_quote(study)}'")
@@ -219,7 +219,7 @@ def ablation_study_of(lake: Lake, run_set: str, study: str) -> str:
     """The study whose attribute neurons the run set's ablations used: `study` itself when it has
     ablation results, else the run set's only ablation study (a study's human data then combines
     with another study's ablations, e.g. the authors' preprocessed judgments with li2024's masking)."""
-    from warehouse.database import query
+    from emolake.warehouse.database import query
 
     studies = query(lake, f"SELECT DISTINCT study FROM ablation_results WHERE run_set = '{_quote(run_set)}' "
                           "ORDER BY study").column(0).to_pylist()
@@ -233,7 +233,7 @@ def ablation_study_of(lake: Lake, run_set: str, study: str) -> str:
 
 def read_importance(lake: Lake, study: str, method: str | None = None) -> tuple[pd.Series, str]:
     """attribute -> tau from the analysis branch's `attribute_importance` view, and the method used."""
-    from warehouse.database import connect
+    from emolake.warehouse.database import connect
 
     with connect(lake) as con:
         views = {r[0] for r in con.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall()}
@@ -326,7 +326,7 @@ def render_masking_section(lake: Lake, run_set: str = "li2024-roberta", study: s
     `refresh` first recomputes the sweep's statistics, so that the importance link uses human
     attribute importance computed after the results were loaded (as `analysis.reproduce` does).
     """
-    from warehouse.database import query
+    from emolake.warehouse.database import query
 
     if refresh:
         refresh_ablation_statistics(lake, run_set, study)

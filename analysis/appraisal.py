@@ -18,9 +18,9 @@ import numpy as np
 import pyarrow as pa
 from scipy.optimize import linear_sum_assignment
 
-from warehouse.errors import NotFoundError
-from warehouse.lake import Lake
-from warehouse.lineage import snapshot
+from emolake.warehouse.errors import NotFoundError
+from emolake.warehouse.lake import Lake
+from emolake.warehouse.lineage import snapshot
 
 from .lake_inputs import fetch, attribute_values
 from .records import NO_RUN_SET, analysis_record

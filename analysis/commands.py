@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from warehouse.lake import Lake
+from emolake.warehouse.lake import Lake
 
 # `neurons` records these top-k sets and `ablate` ablates them: one default, so both run with defaults.
 NEURON_SET_SIZES = "500,1000,4000"
@@ -29,7 +29,7 @@ def _complete(lake: Lake, run_set: str | None, allow_incomplete: bool) -> Lake:
 
 
 def _print(title: str, summary: dict, as_json: bool) -> None:
-    from warehouse.console import print_summary
+    from emolake.warehouse.console import print_summary
 
     if as_json:
         print_summary(title, summary, as_json=True)
@@ -143,7 +143,7 @@ def neurons(ctx, run_set, study, k_text, scope, allow_incomplete, as_json) -> No
       emolake --lake lake neurons --run-set li2024-roberta --study li2024 --k 500,1000,4000
       emolake --lake lake neurons --run-set li2024-roberta --study li2024 --k 100 --scope per_layer
     """
-    from warehouse.console import print_json, print_table
+    from emolake.warehouse.console import print_json, print_table
 
     from .neurons import parse_ks, run_neurons
 
@@ -205,7 +205,7 @@ def compare(ctx, run_sets_text, study, metric, method, n_boot, seed, as_json) ->
       emolake --lake lake compare --run-sets demo-minilm,demo-smollm2 --study li2024
       emolake --lake lake compare --run-sets a,b,c --study li2024 --bootstrap 2000 --seed 1 --json
     """
-    from warehouse.console import print_json, print_table
+    from emolake.warehouse.console import print_json, print_table
 
     from .cross_model import compare_run_sets
 

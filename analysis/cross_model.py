@@ -19,9 +19,9 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from warehouse.console import progress_bar
-from warehouse.errors import BadInputError, NotFoundError
-from warehouse.lake import Lake
+from emolake.warehouse.console import progress_bar
+from emolake.warehouse.errors import BadInputError, NotFoundError
+from emolake.warehouse.lake import Lake
 
 from .compare import METHODS, compare
 from .lake_inputs import emotion_profiles, fetch, human_rdm, shared_emotions
@@ -214,7 +214,7 @@ def _study_emotions(lake: Lake, study: str) -> list[str]:
 
 def _merged(lake: Lake, name: str, study: str, rows: list[dict], replaced) -> pa.Table:
     """`rows` plus the study's stored rows that `replaced(row)` does not supersede."""
-    from warehouse.tables import TABLES
+    from emolake.warehouse.tables import TABLES
 
     schema = TABLES[name].schema
     columns = ", ".join(f'"{c}"' for c in schema.names)

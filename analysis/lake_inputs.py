@@ -12,9 +12,9 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from warehouse.database import connect
-from warehouse.errors import BadInputError, NotFoundError
-from warehouse.lake import Lake
+from emolake.warehouse.database import connect
+from emolake.warehouse.errors import BadInputError, NotFoundError
+from emolake.warehouse.lake import Lake
 
 from .rdm import pair_indices, tie_exact
 
@@ -85,7 +85,7 @@ def require_complete_runs(lake: Lake, run_set: str, allow_incomplete: bool = Fal
             "`emolake extract` again) or pass --allow-incomplete", column="runs.status",
             expected="status 'complete' for every run of the run set", found=f"{run_id}: {status}")
     if incomplete:
-        from warehouse.console import err
+        from emolake.warehouse.console import err
 
         err.print(f"[yellow]warning:[/yellow] analysing {len(incomplete)} incomplete run(s) of {run_set!r} "
                   f"(--allow-incomplete): {', '.join(r for r, _ in incomplete[:5])}")
@@ -96,7 +96,7 @@ def emotion_profiles(lake: Lake, run_set: str) -> Profiles:
     """Profiles of every run of `run_set` (neutral excluded): the `emotion_profile` view's
     definition (mean over the emotion's single-label stimuli), computed from the activation
     matrices read with pyarrow (`extract.store.read_activation_matrix`) for speed."""
-    from extract.store import read_activation_matrix
+    from emolake.extract.store import read_activation_matrix
 
     run_ids = run_set_runs(lake, run_set)
     runs = fetch(lake, "SELECT run_id, dataset, n_layers, d_ff FROM runs WHERE run_set = ? ORDER BY run_id",

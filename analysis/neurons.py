@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from warehouse.database import query
-from warehouse.errors import BadInputError, NotFoundError
-from warehouse.lake import Lake
-from warehouse.lineage import snapshot
+from emolake.warehouse.database import query
+from emolake.warehouse.errors import BadInputError, NotFoundError
+from emolake.warehouse.lake import Lake
+from emolake.warehouse.lineage import snapshot
 
 from .records import analysis_record
 

@@ -17,9 +17,9 @@ import pandas as pd
 import pyarrow as pa
 from matplotlib.figure import Figure
 
-from warehouse.database import query as run_query
-from warehouse.errors import BadInputError, NotFoundError
-from warehouse.lake import DEFAULT_LAKE, Lake
+from emolake.warehouse.database import query as run_query
+from emolake.warehouse.errors import BadInputError, NotFoundError
+from emolake.warehouse.lake import DEFAULT_LAKE, Lake
 
 from .report import figures as plots
 from .commands import NEURON_SET_SIZES
@@ -34,7 +34,7 @@ def open_lake(path: str | os.PathLike = DEFAULT_LAKE, *, create: bool = False) -
     Raises `NotFoundError` (a `BadInputError`) when `path` holds no lake and `create` is False."""
     lake = Lake(path)
     if create and not lake.exists:
-        from warehouse.database import rebuild_views
+        from emolake.warehouse.database import rebuild_views
 
         lake.init()
         rebuild_views(lake)

@@ -9,8 +9,8 @@ from datetime import datetime, timezone
 
 import pyarrow as pa
 
-from warehouse.tables import TABLES
-from warehouse.version import code_version
+from emolake.warehouse.tables import TABLES
+from emolake.warehouse.version import code_version
 
 NO_RUN_SET = "none"  # run_set partition value of analyses that use human data only
 

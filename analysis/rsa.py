@@ -20,10 +20,10 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from warehouse.console import progress_bar
-from warehouse.errors import BadInputError, NotFoundError
-from warehouse.lake import Lake
-from warehouse.lineage import run_set_inputs, snapshot
+from emolake.warehouse.console import progress_bar
+from emolake.warehouse.errors import BadInputError, NotFoundError
+from emolake.warehouse.lake import Lake
+from emolake.warehouse.lineage import run_set_inputs, snapshot
 
 from .compare import METHODS, compare, compare_test
 from .inference import bootstrap_items, bootstrap_raters, noise_ceiling, permutation_test, variance_partition
@@ -240,7 +240,7 @@ def run_rsa(
 def _merged(lake: Lake, name: str, partition: dict, rows: list[dict], replaced: tuple[str, list]) -> pa.Table:
     """New `rows` plus the partition's stored rows of other methods/metrics (those matching
     `replaced` are superseded), so that e.g. `--metric euclidean` keeps the correlation results."""
-    from warehouse.tables import TABLES
+    from emolake.warehouse.tables import TABLES
 
     condition, values = replaced
     columns = ", ".join(f'"{c}"' for c in TABLES[name].schema.names)
@@ -252,7 +252,7 @@ def _merged(lake: Lake, name: str, partition: dict, rows: list[dict], replaced: 
 
 def _table(name: str, rows: list[dict]) -> pa.Table:
     """Rows -> Arrow with NaN floats stored as NULL."""
-    from warehouse.tables import TABLES
+    from emolake.warehouse.tables import TABLES
 
     schema = TABLES[name].schema
     columns = {}

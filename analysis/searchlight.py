@@ -31,10 +31,10 @@ import numpy as np
 import pyarrow as pa
 from scipy import stats
 
-from warehouse.console import progress_bar
-from warehouse.errors import BadInputError
-from warehouse.lake import Lake
-from warehouse.lineage import run_set_inputs, snapshot
+from emolake.warehouse.console import progress_bar
+from emolake.warehouse.errors import BadInputError
+from emolake.warehouse.lake import Lake
+from emolake.warehouse.lineage import run_set_inputs, snapshot
 
 from .fdr import FDR_MODES, bh_monotone, bh_study
 from .inference import label_permutations

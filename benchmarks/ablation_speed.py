@@ -25,8 +25,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from extract.ablation.edits import AblationEdit, condition_masks, random_conditions, stacked_hook_factory, unablated_condition  # noqa: E402
-from extract.inference.readouts import ProbeReadout, readout_features  # noqa: E402
+from emolake.extract.ablation.edits import AblationEdit, condition_masks, random_conditions, stacked_hook_factory, unablated_condition  # noqa: E402
+from emolake.extract.inference.readouts import ProbeReadout, readout_features  # noqa: E402
 
 
 def goemotions(split: str) -> list[tuple[str, str, list[int]]]:
@@ -59,9 +59,9 @@ def test_split_union_size(rows) -> int:
     """Stimuli the 27 binary tasks of the test split need (positives + drawn negatives), seed 0."""
     import pandas as pd
 
-    from extract.inference.run import split_union
-    from extract.inference.tasks import binary_tasks
-    from ingest.emotions import GOEMOTIONS_27
+    from emolake.extract.inference.run import split_union
+    from emolake.extract.inference.tasks import binary_tasks
+    from emolake.ingest.emotions import GOEMOTIONS_27
 
     labels = (Path(os.environ.get("EMOLAKE_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
               / "goemotions" / "labels.txt").read_text().split()

@@ -20,10 +20,10 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from ingest.release import ingest_release
-from warehouse import commit_log
-from warehouse.database import connect
-from warehouse.lake import Lake
+from emolake.ingest.release import ingest_release
+from emolake.warehouse import commit_log
+from emolake.warehouse.database import connect
+from emolake.warehouse.lake import Lake
 
 SCANS = {
     "activation_vectors (one row per stimulus and layer)": (

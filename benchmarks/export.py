@@ -27,8 +27,8 @@ import pyarrow as pa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from warehouse.lake import Lake  # noqa: E402
-from warehouse.tables import TABLES, _spec  # noqa: E402
+from emolake.warehouse.lake import Lake  # noqa: E402
+from emolake.warehouse.tables import TABLES, _spec  # noqa: E402
 
 N_LAYERS, D_FF = 6, 1536  # the bundled MiniLM
 TABLE = "bench_activations"
@@ -60,17 +60,17 @@ def run_one(method: str, root: Path, out: Path) -> dict:
     lake = Lake(root)
     start = time.perf_counter()
     if method == "ours":
-        from warehouse.export import export
+        from emolake.warehouse.export import export
         export(lake, TABLE, "parquet", out)
     elif method == "naive":
-        from warehouse.database import connect
-        from warehouse.export import source_sql
+        from emolake.warehouse.database import connect
+        from emolake.warehouse.export import source_sql
         with connect(lake) as con:
             table = con.sql(f"SELECT * FROM {source_sql(con, TABLE)}").to_arrow_table()
         table.to_pandas().to_parquet(out, compression="zstd")
     else:
-        from warehouse.database import connect
-        from warehouse.export import source_sql
+        from emolake.warehouse.database import connect
+        from emolake.warehouse.export import source_sql
         with connect(lake) as con:
             con.execute(f"COPY (SELECT * FROM {source_sql(con, TABLE)}) TO '{out}' (FORMAT parquet, COMPRESSION zstd)")
     seconds = time.perf_counter() - start

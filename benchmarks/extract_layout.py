@@ -24,11 +24,11 @@ import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from extract.capture import capture, encode  # noqa: E402
-from extract.models.loading import load_model  # noqa: E402
-from extract.prompts import DEFAULT_TEMPLATE, fill_template  # noqa: E402
-from extract.store import activation_table  # noqa: E402
-from warehouse.tables import ACTIVATION_WRITE_OPTIONS  # noqa: E402
+from emolake.extract.capture import capture, encode  # noqa: E402
+from emolake.extract.models.loading import load_model  # noqa: E402
+from emolake.extract.prompts import DEFAULT_TEMPLATE, fill_template  # noqa: E402
+from emolake.extract.store import activation_table  # noqa: E402
+from emolake.warehouse.tables import ACTIVATION_WRITE_OPTIONS  # noqa: E402
 
 ZSTD = {"compression": "zstd", "compression_level": 3}
 LAYOUTS = {

@@ -29,11 +29,11 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from extract.capture import build_prompts, capture, encode, forward_base, length_sorted_batches, pad_batch  # noqa: E402
-from extract.models.loading import load_model  # noqa: E402
-from extract.prompts import CAUSAL_TEMPLATE  # noqa: E402
-from extract.run import ExtractSettings, extract_run  # noqa: E402
-from warehouse.lake import Lake  # noqa: E402
+from emolake.extract.capture import build_prompts, capture, encode, forward_base, length_sorted_batches, pad_batch  # noqa: E402
+from emolake.extract.models.loading import load_model  # noqa: E402
+from emolake.extract.prompts import CAUSAL_TEMPLATE  # noqa: E402
+from emolake.extract.run import ExtractSettings, extract_run  # noqa: E402
+from emolake.warehouse.lake import Lake  # noqa: E402
 
 
 def goemotions_texts(data: Path, n: int) -> list[str]:

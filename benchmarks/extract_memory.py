@@ -23,10 +23,10 @@ CHILD = r"""
 import json, resource, sys, time
 from pathlib import Path
 import pyarrow as pa
-from extract.models.loading import load_model
-from extract.prompts import DEFAULT_TEMPLATE
-from extract.run import ExtractSettings, extract_run
-from warehouse.lake import Lake
+from emolake.extract.models.loading import load_model
+from emolake.extract.prompts import DEFAULT_TEMPLATE
+from emolake.extract.run import ExtractSettings, extract_run
+from emolake.warehouse.lake import Lake
 
 root, data, n = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])
 lines = (data / "goemotions" / "test.tsv").read_text(encoding="utf-8").splitlines()

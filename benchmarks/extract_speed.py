@@ -32,13 +32,13 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from extract.capture import encode, length_sorted_batches, pad_batch  # noqa: E402
-from extract.hooks import hooked  # noqa: E402
-from extract.models.loading import LoadedModel, load_model  # noqa: E402
-from extract.prompts import DEFAULT_TEMPLATE, fill_template  # noqa: E402
-from extract.run import ExtractSettings, extract_run  # noqa: E402
-from warehouse.database import rebuild_views  # noqa: E402
-from warehouse.lake import Lake  # noqa: E402
+from emolake.extract.capture import encode, length_sorted_batches, pad_batch  # noqa: E402
+from emolake.extract.hooks import hooked  # noqa: E402
+from emolake.extract.models.loading import LoadedModel, load_model  # noqa: E402
+from emolake.extract.prompts import DEFAULT_TEMPLATE, fill_template  # noqa: E402
+from emolake.extract.run import ExtractSettings, extract_run  # noqa: E402
+from emolake.warehouse.database import rebuild_views  # noqa: E402
+from emolake.warehouse.lake import Lake  # noqa: E402
 
 BATCH = 32
 
@@ -90,8 +90,8 @@ def paired_overhead(loaded: LoadedModel, encoded, pad_id: int, tmp: Path) -> tup
     thread leaves out the time spent descheduled (with two threads, OpenMP workers spin while
     their partner waits for a core, which inflates CPU time by whatever the neighbours do).
     """
-    from extract.capture import capture_batch
-    from extract.store import activation_table, write_activation_file
+    from emolake.extract.capture import capture_batch
+    from emolake.extract.store import activation_table, write_activation_file
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
@@ -168,7 +168,7 @@ def _naive(loaded: LoadedModel, prompts: list[str], csv_path: Path, clock) -> fl
 def random_roberta_base(folder: Path) -> LoadedModel:
     from transformers import AutoTokenizer, RobertaConfig, RobertaModel
 
-    from extract.models.loading import default_model_path
+    from emolake.extract.models.loading import default_model_path
 
     torch.manual_seed(0)
     tokenizer = AutoTokenizer.from_pretrained(default_model_path(), local_files_only=True)

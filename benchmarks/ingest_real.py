@@ -23,10 +23,10 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from ingest.load import write_pieces  # noqa: E402
-from ingest.release import ingest_release  # noqa: E402
-from ingest.stimuli import GOEMOTIONS_SPLITS, goemotions_pieces  # noqa: E402
-from warehouse.lake import Lake  # noqa: E402
+from emolake.ingest.load import write_pieces  # noqa: E402
+from emolake.ingest.release import ingest_release  # noqa: E402
+from emolake.ingest.stimuli import GOEMOTIONS_SPLITS, goemotions_pieces  # noqa: E402
+from emolake.warehouse.lake import Lake  # noqa: E402
 
 
 def best_of(repeat: int, fn) -> float:
@@ -63,7 +63,7 @@ def main() -> None:
     go, release = args.data / "goemotions", args.data / "model_emotion"
 
     start = time.perf_counter()
-    from ingest.validation import _context
+    from emolake.ingest.validation import _context
     _context()
     ge_import = time.perf_counter() - start
 

@@ -23,11 +23,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from extract.store import activation_table, chunk_path, write_activation_file  # noqa: E402
-from warehouse.database import (  # noqa: E402
+from emolake.extract.store import activation_table, chunk_path, write_activation_file  # noqa: E402
+from emolake.warehouse.database import (  # noqa: E402
     check_read_only, connect, query, rebuild_views, symlinks_leading_out,
 )
-from warehouse.lake import Lake  # noqa: E402
+from emolake.warehouse.lake import Lake  # noqa: E402
 
 QUERIES = {
     "tiny (SELECT 1)": "SELECT 1",

@@ -21,13 +21,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from analysis.lake_inputs import Profiles
-from analysis.layers import layer_model_rdms
-from analysis.rdm import model_rdm, pair_indices
-from analysis.rsa import _human_rows
+from emolake.analysis.lake_inputs import Profiles
+from emolake.analysis.layers import layer_model_rdms
+from emolake.analysis.rdm import model_rdm, pair_indices
+from emolake.analysis.rsa import _human_rows
 from benchmarks.searchlight_speed import load_release
-from ingest.embedded import similarity_path
-from ingest.emotions import GOEMOTIONS_27
+from emolake.ingest.embedded import similarity_path
+from emolake.ingest.emotions import GOEMOTIONS_27
 
 
 def human_rdm(emotions: list[str]) -> np.ndarray:

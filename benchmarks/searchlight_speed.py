@@ -24,11 +24,11 @@ import numpy as np
 import torch
 from scipy import stats
 
-from analysis.kendall import concordance
-from analysis.rdm import feature_rdms, rdm
-from analysis.inference import label_permutations
-from analysis.rdm import square
-from analysis.searchlight import N_PERMUTATIONS, searchlight_tau
+from emolake.analysis.kendall import concordance
+from emolake.analysis.rdm import feature_rdms, rdm
+from emolake.analysis.inference import label_permutations
+from emolake.analysis.rdm import square
+from emolake.analysis.searchlight import N_PERMUTATIONS, searchlight_tau
 
 ACTIVATIONS = "Data/raw_data/PLM/prompt_tuning_RoBERTa/neurons_activation_before_relu"
 ATTRIBUTES = "Data/preprocessed/emotional_features/score_emotional_PCs.csv"

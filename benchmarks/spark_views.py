@@ -23,9 +23,9 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests"))
 
-from warehouse.database import connect  # noqa: E402
-from warehouse.lake import Lake  # noqa: E402
-from warehouse.spark import create_views, register_sources, spark_session  # noqa: E402
+from emolake.warehouse.database import connect  # noqa: E402
+from emolake.warehouse.lake import Lake  # noqa: E402
+from emolake.warehouse.spark import create_views, register_sources, spark_session  # noqa: E402
 
 
 def parity_lake(root: Path) -> Lake:

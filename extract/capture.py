@@ -27,10 +27,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from extract.hooks import hooked
-from extract.models.loading import LoadedModel
-from extract.prompts import cut_at_mask, fill_template
-from warehouse.errors import BadInputError
+from emolake.extract.hooks import hooked
+from emolake.extract.models.loading import LoadedModel
+from emolake.extract.prompts import cut_at_mask, fill_template
+from emolake.warehouse.errors import BadInputError
 
 PADDING_SIDES = ("right", "left")
 

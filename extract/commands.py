@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import click
 
-from extract.choices import DEVICE_HELP, DEVICES
-from extract.models.families import DEFAULT_NEURON, NEURONS
-from extract.prompts import POSITIONS
+from emolake.extract.choices import DEVICE_HELP, DEVICES
+from emolake.extract.models.families import DEFAULT_NEURON, NEURONS
+from emolake.extract.prompts import POSITIONS
 
 
 @click.command("extract")
@@ -55,9 +55,9 @@ def extract(lake, model, dataset, split, template, position, neuron, chat, dtype
       emolake --lake lake extract --position cls --template "{text}" --json
       emolake --lake lake extract --model smollm2-135m-instruct --dataset goemotions --split test --limit 200
     """
-    from extract.run import ExtractSettings, extract_run
-    from ingest.emotions import normalise_emotion
-    from warehouse.console import print_summary, progress_bar
+    from emolake.extract.run import ExtractSettings, extract_run
+    from emolake.ingest.emotions import normalise_emotion
+    from emolake.warehouse.console import print_summary, progress_bar
 
     wanted = tuple(sorted({normalise_emotion(e) for e in emotions.split(",") if e.strip()})) if emotions else None
     settings = ExtractSettings(model=model, dataset=dataset, split=split, template=template, position=position,

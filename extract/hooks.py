@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from extract.models.families import DEFAULT_NEURON, Family, check_neuron, family_of
+from emolake.extract.models.families import DEFAULT_NEURON, Family, check_neuron, family_of
 
 HookFn = Callable[[int, torch.Tensor], "torch.Tensor | None"]
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from warehouse.errors import BadInputError
+from emolake.warehouse.errors import BadInputError
 
 POSITIONS = ("last", "mask", "cls", "mean", "all")
 DEFAULT_TEMPLATE = "{text} I feel {mask}."  # the masked-LM default

@@ -23,16 +23,16 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 
-from extract import store
-from extract.capture import build_prompts, capture, encode, tokenizer_settings
-from extract.models.families import DEFAULT_NEURON
-from extract.models.loading import LoadedModel, load_model
-from extract.prompts import check_position, check_template, default_position, default_template
-from warehouse.database import connect
-from warehouse.errors import BadInputError, NotFoundError
-from warehouse.lake import Lake
-from warehouse.tables import TABLES
-from warehouse.version import code_version, package_versions
+from emolake.extract import store
+from emolake.extract.capture import build_prompts, capture, encode, tokenizer_settings
+from emolake.extract.models.families import DEFAULT_NEURON
+from emolake.extract.models.loading import LoadedModel, load_model
+from emolake.extract.prompts import check_position, check_template, default_position, default_template
+from emolake.warehouse.database import connect
+from emolake.warehouse.errors import BadInputError, NotFoundError
+from emolake.warehouse.lake import Lake
+from emolake.warehouse.tables import TABLES
+from emolake.warehouse.version import code_version, package_versions
 
 CHUNK_BYTES = 8 << 20  # target bytes of float32 activations per layer file; bounds memory per chunk
 SEED = 0  # extraction draws nothing at random; seeded and recorded all the same

@@ -17,9 +17,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from warehouse.errors import NotFoundError
-from warehouse.lake import Lake, write_parquet_atomic
-from warehouse.tables import TABLES
+from emolake.warehouse.errors import NotFoundError
+from emolake.warehouse.lake import Lake, write_parquet_atomic
+from emolake.warehouse.tables import TABLES
 
 
 def layer_dir(lake: Lake, run_id: str, layer: int) -> Path:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import click
 
-from warehouse.lake import Lake
+from emolake.warehouse.lake import Lake
 
 pass_lake = click.make_pass_decorator(Lake)
 json_flag = click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
@@ -65,7 +65,7 @@ def _lake_kept_only_on_success(lake: Lake) -> Iterator[None]:
 
 
 def _report(title: str, summary: dict, as_json: bool) -> None:
-    from warehouse.console import print_summary
+    from emolake.warehouse.console import print_summary
 
     print_summary(title, summary, as_json=as_json)
 

@@ -37,7 +37,7 @@ def emotion_set(spec: str | None) -> tuple[str, ...]:
         return DEFAULT_EMOTIONS
     from pathlib import Path
 
-    from warehouse.errors import BadInputError
+    from emolake.warehouse.errors import BadInputError
 
     from .tabular import read_text
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from warehouse.lake import Lake, LakeTransaction, partition_path, sha256_file
-from warehouse.tables import TABLES
+from emolake.warehouse.lake import Lake, LakeTransaction, partition_path, sha256_file
+from emolake.warehouse.tables import TABLES
 
 from .validation import validation_path
 

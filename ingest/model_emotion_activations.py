@@ -19,13 +19,13 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from extract.store import activation_table
-from ingest.emotions import GOEMOTIONS_27, normalise_emotion
-from ingest.tabular import read_text
-from warehouse.errors import BadInputError, NotFoundError
-from warehouse.lake import Lake, LakeTransaction, sha256_file
-from warehouse.tables import TABLES
-from warehouse.version import code_version, package_versions
+from emolake.extract.store import activation_table
+from emolake.ingest.emotions import GOEMOTIONS_27, normalise_emotion
+from emolake.ingest.tabular import read_text
+from emolake.warehouse.errors import BadInputError, NotFoundError
+from emolake.warehouse.lake import Lake, LakeTransaction, sha256_file
+from emolake.warehouse.tables import TABLES
+from emolake.warehouse.version import code_version, package_versions
 
 RELEASE_MODEL_DIR = Path("Data/raw_data/PLM/prompt_tuning_RoBERTa")
 ACTIVATION_DIR = RELEASE_MODEL_DIR / "neurons_activation_before_relu"

@@ -27,8 +27,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from warehouse.errors import BadInputError
-from warehouse.lake import LakeTransaction
+from emolake.warehouse.errors import BadInputError
+from emolake.warehouse.lake import LakeTransaction
 
 from .attributes import frame_to_attributes, frame_to_similarity
 from .emotions import DEFAULT_EMOTIONS, NEUTRAL, normalise_emotion
@@ -375,14 +375,14 @@ HUMAN_PARTS: tuple[ReleasePart, ...] = (
 
 def released_activations(release: Path, txn: LakeTransaction, summary: dict) -> None:
     """The 12 seeds' prompt activations and the unablated accuracies (extract's loader)."""
-    from ingest.model_emotion_activations import load_released_activations
+    from emolake.ingest.model_emotion_activations import load_released_activations
 
     load_released_activations(release, txn, summary)
 
 
 def released_masking(release: Path, txn: LakeTransaction, summary: dict) -> None:
     """The masking (ablation) accuracies, into the ablation tables as run set li2024-roberta."""
-    from ingest.released_masking import load_released_masking
+    from emolake.ingest.released_masking import load_released_masking
 
     load_released_masking(release, txn, summary)
 

@@ -17,10 +17,10 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 
-from ingest.emotions import GOEMOTIONS_27, normalise_emotion
-from ingest.tabular import read_text
-from warehouse.errors import BadInputError
-from warehouse.lake import LakeTransaction, sha256_file
+from emolake.ingest.emotions import GOEMOTIONS_27, normalise_emotion
+from emolake.ingest.tabular import read_text
+from emolake.warehouse.errors import BadInputError
+from emolake.warehouse.lake import LakeTransaction, sha256_file
 
 RUN_SET, STUDY = "li2024-roberta", "li2024"
 MASKING_DIR = Path("Result/masking/RoBERTa")
@@ -144,7 +144,7 @@ def load_released_masking(release: Path, txn: LakeTransaction, summary: dict) ->
     `analysis.ablation_stats.refresh_ablation_statistics(lake, 'li2024-roberta', 'li2024')`
     (or `emolake ablation-stats --run-set li2024-roberta --study li2024`).
     """
-    from analysis.ablation_stats import tests_table
+    from emolake.analysis.ablation_stats import tests_table
 
     frame, files = read_released_masking(Path(release))
     source = str(Path(release) / MASKING_DIR)

@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from warehouse.errors import BadInputError
-from warehouse.names import check_name
+from emolake.warehouse.errors import BadInputError
+from emolake.warehouse.names import check_name
 
 from .emotions import DEFAULT_EMOTIONS, normalise_emotion
 from .load import Piece, arrow_rows

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from warehouse.errors import BadInputError
+from emolake.warehouse.errors import BadInputError
 
 DELIMITERS = {",": "comma", "\t": "tab", ";": "semicolon", "|": "pipe"}
 PARQUET_SUFFIXES = (".parquet", ".pq")

@@ -16,8 +16,8 @@ from typing import Any
 
 import pandas as pd
 
-from warehouse.errors import BadInputError
-from warehouse.names import name_from_text
+from emolake.warehouse.errors import BadInputError
+from emolake.warehouse.names import name_from_text
 
 Expectation = tuple[str, dict[str, Any]]
 

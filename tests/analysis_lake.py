@@ -15,10 +15,10 @@ from itertools import combinations
 import numpy as np
 import pyarrow as pa
 
-from extract.store import activation_table
-from ingest.emotions import GOEMOTIONS_27
-from warehouse.lake import Lake
-from warehouse.tables import TABLES
+from emolake.extract.store import activation_table
+from emolake.ingest.emotions import GOEMOTIONS_27
+from emolake.warehouse.lake import Lake
+from emolake.warehouse.tables import TABLES
 
 ATTRIBUTES = ("arousal", "control", "valence")
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from warehouse.lake import Lake
+from emolake.warehouse.lake import Lake
 
 REPO = Path(__file__).resolve().parent.parent
 

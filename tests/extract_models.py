@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from extract.models.loading import default_model_path
+from emolake.extract.models.loading import default_model_path
 
 VOCAB = 30522  # the bundled MiniLM's BERT tokenizer
 SMALL = {"hidden_size": 16, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 24,

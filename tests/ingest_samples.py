@@ -17,10 +17,10 @@ from pathlib import Path
 import numpy as np
 from click.testing import CliRunner
 
-from cli import cli
-from ingest.emotions import GOEMOTIONS_27
-from warehouse.database import query
-from warehouse.lake import Lake
+from emolake.cli import cli
+from emolake.ingest.emotions import GOEMOTIONS_27
+from emolake.warehouse.database import query
+from emolake.warehouse.lake import Lake
 
 WORDS = list(GOEMOTIONS_27) + ["neutral"]
 PHYSICAL_HEADERS = ["Happy", "Anger ", "Sad ", "Fear", "Surprise", "Disgust"]

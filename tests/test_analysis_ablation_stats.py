@@ -11,13 +11,13 @@ import pyarrow as pa
 import pytest
 from scipy import stats
 
-from analysis.ablation_stats import (
+from emolake.analysis.ablation_stats import (
     accuracy_drops, attribute_tests, benjamini_hochberg, emotion_tests, fisher_mean_test, importance_correlations,
     importance_tests, refresh_ablation_statistics, render_masking_section,
 )
 from conftest import tree_hashes
-from warehouse.database import query
-from warehouse.errors import BadInputError
+from emolake.warehouse.database import query
+from emolake.warehouse.errors import BadInputError
 
 EMOTIONS, ATTRIBUTES, KS = ["anger", "fear", "joy", "love"], ["arousal", "valence", "control", "novelty"], [10, 20]
 
@@ -134,7 +134,7 @@ def _write_results(lake, frame: pd.DataFrame, run_set="rs", study="st") -> None:
 
 
 def test_views_summarise_the_stored_results(lake, monkeypatch):
-    import analysis.ablation_stats as module
+    import emolake.analysis.ablation_stats as module
 
     frame = results(replicates=[1, 2, 3], draws=2, shared_controls=True, seed=6)
     _write_results(lake, frame)
@@ -162,7 +162,7 @@ def test_views_summarise_the_stored_results(lake, monkeypatch):
 # --- The study's released masking results --------------------------------------------------------
 
 def test_released_masking_gives_the_study_statistics(lake, shared_data):
-    from ingest.released_masking import load_released_masking
+    from emolake.ingest.released_masking import load_released_masking
 
     summary: dict = {}
     with lake.transaction() as txn:
@@ -198,7 +198,7 @@ def _release(tmp_path, record: dict, name: str = "joy-1.json"):
     ({"RSA_tau_14property": {"valence_top500": "high"}}, "accuracy out of range"),
 ])
 def test_bad_masking_files_are_refused_and_the_lake_is_unchanged(lake, tmp_path, record, message):
-    from ingest.released_masking import load_released_masking
+    from emolake.ingest.released_masking import load_released_masking
 
     release = _release(tmp_path, record)
     before = tree_hashes(lake.root)
@@ -209,7 +209,7 @@ def test_bad_masking_files_are_refused_and_the_lake_is_unchanged(lake, tmp_path,
 
 
 def test_unknown_emotion_file_is_refused(lake, tmp_path):
-    from ingest.released_masking import load_released_masking
+    from emolake.ingest.released_masking import load_released_masking
 
     release = _release(tmp_path, {}, name="glee-1.json")
     with pytest.raises(BadInputError, match="unknown emotion"):

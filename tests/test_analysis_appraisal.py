@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from analysis.appraisal import PUBLISHED_COMPONENTS, components, match_components, parallel_analysis, varimax
+from emolake.analysis.appraisal import PUBLISHED_COMPONENTS, components, match_components, parallel_analysis, varimax
 
 
 def _varimax_criterion(loadings: np.ndarray) -> float:
@@ -54,9 +54,9 @@ def test_matching_undoes_shuffled_and_sign_flipped_columns() -> None:
 
 @pytest.mark.slow
 def test_release_appraisal_components_reproduce_the_published_table(shared_data, tmp_path) -> None:
-    from analysis.appraisal import run_appraisal
-    from ingest.release import HUMAN_PARTS
-    from warehouse.lake import Lake
+    from emolake.analysis.appraisal import run_appraisal
+    from emolake.ingest.release import HUMAN_PARTS
+    from emolake.warehouse.lake import Lake
 
     lake = Lake(tmp_path / "lake")
     lake.init()

@@ -7,8 +7,8 @@ import pytest
 from scipy import stats
 from scipy.spatial.distance import pdist
 
-from analysis.compare import compare, compare_test
-from analysis.rdm import condensed, feature_rdms, model_rdm, n_items, pair_names, rdm, square
+from emolake.analysis.compare import compare, compare_test
+from emolake.analysis.rdm import condensed, feature_rdms, model_rdm, n_items, pair_names, rdm, square
 
 REFERENCE = {
     "tau_b": lambda a, b: stats.kendalltau(a, b).statistic,
@@ -102,7 +102,7 @@ def test_pair_order_square_and_condensed_round_trip() -> None:
 
 
 def test_subset_keeps_the_pairs_of_the_kept_items_in_rdm_order() -> None:
-    from analysis.rdm import subset
+    from emolake.analysis.rdm import subset
 
     patterns = np.random.default_rng(4).normal(size=(6, 3))
     items = list("abcdef")

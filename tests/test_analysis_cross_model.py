@@ -11,9 +11,9 @@ from click.testing import CliRunner
 from scipy import stats
 from scipy.spatial.distance import pdist
 
-from cli import cli
+from emolake.cli import cli
 from conftest import tree_hashes
-from warehouse.database import query
+from emolake.warehouse.database import query
 
 from analysis_lake import write_synthetic
 

@@ -11,10 +11,10 @@ import pytest
 from click.testing import CliRunner
 from scipy import stats
 
-from analysis.rdm import model_rdm, rdm
-from cli import cli
-from ingest.emotions import emotion_set, normalise_emotion
-from warehouse.database import query
+from emolake.analysis.rdm import model_rdm, rdm
+from emolake.cli import cli
+from emolake.ingest.emotions import emotion_set, normalise_emotion
+from emolake.warehouse.database import query
 
 from analysis_lake import write_synthetic
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from analysis.fdr import bh_monotone, bh_study, fdr
+from emolake.analysis.fdr import bh_monotone, bh_study, fdr
 
 
 def test_monotone_bh_equals_scipy_false_discovery_control() -> None:

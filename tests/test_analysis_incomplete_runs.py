@@ -11,10 +11,10 @@ import pytest
 from click.testing import CliRunner
 
 from analysis_lake import write_synthetic
-from cli import cli
+from emolake.cli import cli
 from conftest import tree_hashes
-from warehouse.database import rebuild_views
-from warehouse.lake import Lake
+from emolake.warehouse.database import rebuild_views
+from emolake.warehouse.lake import Lake
 
 COMMANDS = {
     "rsa": ["rsa", "--study", "toy-study", "--run-set", "toy", "--permutations", "0", "--bootstrap", "0"],

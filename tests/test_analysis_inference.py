@@ -9,11 +9,11 @@ import pytest
 from scipy import stats
 from sklearn.linear_model import LinearRegression
 
-from analysis.inference import (
+from emolake.analysis.inference import (
     bootstrap_items, bootstrap_raters, label_permutations, noise_ceiling, permutation_test, permuted_rdms,
     variance_partition,
 )
-from analysis.rdm import pair_indices, rdm, square
+from emolake.analysis.rdm import pair_indices, rdm, square
 
 
 def _tiny(n: int = 5, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

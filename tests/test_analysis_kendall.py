@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from analysis.kendall import kendall_tau, tie_counts
+from emolake.analysis.kendall import kendall_tau, tie_counts
 
 
 def _columns_with_ties(rng: np.random.Generator, n: int, m: int) -> np.ndarray:

@@ -10,8 +10,8 @@ from click.testing import CliRunner
 from scipy import stats
 from scipy.spatial.distance import pdist
 
-from cli import cli
-from warehouse.database import query
+from emolake.cli import cli
+from emolake.warehouse.database import query
 
 from analysis_lake import write_synthetic
 

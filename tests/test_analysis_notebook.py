@@ -16,10 +16,10 @@ import pytest
 from matplotlib.figure import Figure
 from scipy.spatial.distance import pdist, squareform
 
-from analysis import notebook
-from analysis.commands import neurons, rsa, searchlight
+from emolake.analysis import notebook
+from emolake.analysis.commands import neurons, rsa, searchlight
 from analysis_lake import write_synthetic
-from warehouse.errors import BadInputError, NotFoundError, ReadOnlyQueryError
+from emolake.warehouse.errors import BadInputError, NotFoundError, ReadOnlyQueryError
 
 
 @pytest.fixture

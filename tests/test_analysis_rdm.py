@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from analysis.kendall import kendall_tau
-from analysis.rdm import model_rdm, pair_indices, rdm, tie_exact
+from emolake.analysis.kendall import kendall_tau
+from emolake.analysis.rdm import model_rdm, pair_indices, rdm, tie_exact
 
 
 def _rescaled_means(rng: np.random.Generator, n_items: int = 27, n_raters: int = 30) -> tuple[np.ndarray, list]:

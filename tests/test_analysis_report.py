@@ -20,10 +20,10 @@ from scipy.cluster.hierarchy import dendrogram, linkage
 from scipy.spatial.distance import pdist, squareform
 from scipy.stats import pearsonr
 
-from analysis.report import figures
-from analysis.report.page import build_report, overlap_from_pairs, searchlight_panels, split_conditions, write_report
-from cli import cli
-from ingest.emotions import GOEMOTIONS_27
+from emolake.analysis.report import figures
+from emolake.analysis.report.page import build_report, overlap_from_pairs, searchlight_panels, split_conditions, write_report
+from emolake.cli import cli
+from emolake.ingest.emotions import GOEMOTIONS_27
 from conftest import require_executable
 from test_ingest_embedded import ingest_embedded
 
@@ -303,7 +303,7 @@ def test_the_page_keeps_the_chosen_run_sets_k_and_shows_layers_and_models(full_r
 
 
 def test_format_p_writes_the_permutation_floor_as_a_bound():
-    from analysis.report.page import format_p
+    from emolake.analysis.report.page import format_p
 
     assert format_p(1 / 10_001, 10_000) == "p < 1e-4"
     assert format_p(1 / 10_000, 9_999) == "p ≤ 1e-4"

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from analysis.reproduce import SECTION_HOOK, reproduce
-from warehouse.database import query
-from warehouse.lake import Lake
+from emolake.analysis.reproduce import SECTION_HOOK, reproduce
+from emolake.warehouse.database import query
+from emolake.warehouse.lake import Lake
 
 
 @pytest.mark.slow

@@ -10,11 +10,11 @@ import pytest
 from click.testing import CliRunner
 from scipy import stats
 
-from analysis.fdr import bh_monotone, bh_study
-from analysis.rdm import feature_rdms, rdm, square
-from analysis.searchlight import permutation_null_moments, searchlight_tau
-from cli import cli
-from warehouse.database import query
+from emolake.analysis.fdr import bh_monotone, bh_study
+from emolake.analysis.rdm import feature_rdms, rdm, square
+from emolake.analysis.searchlight import permutation_null_moments, searchlight_tau
+from emolake.cli import cli
+from emolake.warehouse.database import query
 
 from analysis_lake import ATTRIBUTES, write_synthetic
 from conftest import tree_hashes
@@ -148,8 +148,8 @@ def test_bad_options_fail_cleanly_and_leave_the_lake_unchanged(toy) -> None:
 def test_rsa_on_a_run_set_covering_part_of_the_study_uses_the_shared_emotions(toy) -> None:
     import pyarrow as pa
 
-    from analysis.rdm import model_rdm, subset
-    from ingest.emotions import GOEMOTIONS_27
+    from emolake.analysis.rdm import model_rdm, subset
+    from emolake.ingest.emotions import GOEMOTIONS_27
 
     lake, s = toy
     extra = [e for e in GOEMOTIONS_27 if e not in s.emotions][:2]

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from analysis.lake_inputs import attribute_values, emotion_profiles, human_rdm, rater_rdms
-from analysis.rdm import model_rdm, pair_indices, rdm
-from warehouse.database import query
+from emolake.analysis.lake_inputs import attribute_values, emotion_profiles, human_rdm, rater_rdms
+from emolake.analysis.rdm import model_rdm, pair_indices, rdm
+from emolake.warehouse.database import query
 
 from analysis_lake import write_synthetic
 

@@ -12,7 +12,7 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from cli import cli
+from emolake.cli import cli
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
 

@@ -12,7 +12,7 @@ from collections import defaultdict
 import click
 import pytest
 
-from cli import cli
+from emolake.cli import cli
 from test_cli_docs import COMMANDS
 
 # The report only shows results; it chooses a study and a run set from what the lake holds.

@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from analysis_lake import write_synthetic
-from cli import cli
+from emolake.cli import cli
 
 
 @pytest.fixture

@@ -7,13 +7,13 @@ import pytest
 import torch
 
 from ablation_fixtures import stimuli, tiny_bert
-from extract.ablation.edits import (
+from emolake.extract.ablation.edits import (
     AblationEdit, Condition, ablation_hook, attribute_conditions, condition_masks, random_conditions,
     reference_statistics, stacked_hook_factory, unablated_condition,
 )
-from extract.hooks import active_hook_count, hooked
-from extract.inference.readouts import ProbeReadout, readout_features
-from warehouse.errors import BadInputError
+from emolake.extract.hooks import active_hook_count, hooked
+from emolake.extract.inference.readouts import ProbeReadout, readout_features
+from emolake.warehouse.errors import BadInputError
 
 N_LAYERS, D_FF = 2, 37
 TEXTS = ["I am so happy today", "this makes me furious", "a quiet afternoon at the lake with friends", "scared"]
@@ -127,10 +127,10 @@ def test_attribute_conditions_are_named_by_attribute_and_k():
 
 
 def test_sweep_stores_conditions_accuracies_and_statistics(lake):
-    from analysis.ablation_stats import read_results
-    from extract.ablation.sweep import SweepConfig, run_sweep
-    from extract.inference.run import InferenceConfig, fit_inference
-    from warehouse.database import query
+    from emolake.analysis.ablation_stats import read_results
+    from emolake.extract.ablation.sweep import SweepConfig, run_sweep
+    from emolake.extract.inference.run import InferenceConfig, fit_inference
+    from emolake.warehouse.database import query
 
     tiny, frame = tiny_bert(), stimuli()
     fitted = fit_inference(tiny, frame, InferenceConfig(model="tiny", dataset="demo", emotions=["joy", "anger"]))
@@ -154,9 +154,9 @@ def test_sweep_stores_conditions_accuracies_and_statistics(lake):
 
 def test_verbalizer_sweep_saves_predictions_and_a_stored_read_out_is_reused(lake):
     from ablation_fixtures import tiny_roberta
-    from extract.ablation.sweep import SweepConfig, run_sweep
-    from extract.inference.run import InferenceConfig, fit_or_load_inference
-    from warehouse.database import query
+    from emolake.extract.ablation.sweep import SweepConfig, run_sweep
+    from emolake.extract.inference.run import InferenceConfig, fit_or_load_inference
+    from emolake.warehouse.database import query
 
     tiny, frame = tiny_roberta(), stimuli(per_emotion=3)
     config = InferenceConfig(model="tiny", dataset="demo", readout="verbalizer")  # emotions: all but neutral
@@ -178,7 +178,7 @@ def test_verbalizer_sweep_saves_predictions_and_a_stored_read_out_is_reused(lake
 
 
 def test_controls_are_as_large_as_per_layer_sets():
-    from extract.ablation.sweep import SweepConfig, sweep_conditions
+    from emolake.extract.ablation.sweep import SweepConfig, sweep_conditions
 
     per_layer = {("arousal", 3): np.array([0, 1, 2, 37, 38, 39])}  # top 3 of each of 2 layers
     conditions = sweep_conditions(SweepConfig("rs", "st", ks=[3], controls=2, scope="per_layer"), per_layer,

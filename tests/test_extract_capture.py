@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 import torch
 
-from extract.capture import capture, encode
-from extract.hooks import active_hook_count
-from extract.models.loading import load_model
-from extract.prompts import fill_template
+from emolake.extract.capture import capture, encode
+from emolake.extract.hooks import active_hook_count
+from emolake.extract.models.loading import load_model
+from emolake.extract.prompts import fill_template
 from extract_models import save_tiny_model
-from warehouse.errors import BadInputError
+from emolake.warehouse.errors import BadInputError
 
 TEXTS = [
     "I love this so much!", "meh", "Why would anyone ever do that to a dog, honestly I do not understand it at all.",

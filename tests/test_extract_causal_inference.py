@@ -11,9 +11,9 @@ import pytest
 import torch
 
 from ablation_fixtures import stimuli
-from extract.ablation.edits import AblationEdit, condition_masks, stacked_hook_factory, unablated_condition
-from extract.inference.readouts import ProbeReadout, readout_features, verbalizer_readout
-from extract.inference.run import InferenceConfig, fit_inference
+from emolake.extract.ablation.edits import AblationEdit, condition_masks, stacked_hook_factory, unablated_condition
+from emolake.extract.inference.readouts import ProbeReadout, readout_features, verbalizer_readout
+from emolake.extract.inference.run import InferenceConfig, fit_inference
 from extract_models import tiny_model, tiny_tokenizer
 from test_extract_ablation import _condition
 
@@ -63,7 +63,7 @@ def test_every_read_out_fits_and_scores_on_a_decoder(readout):
 
 
 def test_soft_prompt_logits_do_not_depend_on_the_batch():
-    from extract.inference.soft_prompt import word_logits
+    from emolake.extract.inference.soft_prompt import word_logits
 
     lm = tiny("llama")
     prompt = torch.randn(3, lm.model.config.hidden_size)
@@ -77,7 +77,7 @@ def test_soft_prompt_logits_do_not_depend_on_the_batch():
 @pytest.mark.parametrize("neuron", ["mlp_post", "mlp_gate"])
 @pytest.mark.parametrize("mode", ["zero", "mean", "scale", "noise"])
 def test_stacked_ablation_on_a_decoder_equals_one_condition_per_pass(mode, neuron):
-    from extract.ablation.edits import reference_statistics
+    from emolake.extract.ablation.edits import reference_statistics
 
     lm = tiny("llama")
     n_layers, d_ff = 2, 24
@@ -99,8 +99,8 @@ def test_stacked_ablation_on_a_decoder_equals_one_condition_per_pass(mode, neuro
 
 
 def test_ablation_sweep_on_a_decoder_fills_the_summary_and_importance_link(lake):
-    from extract.ablation.sweep import SweepConfig, run_sweep
-    from warehouse.database import query
+    from emolake.extract.ablation.sweep import SweepConfig, run_sweep
+    from emolake.warehouse.database import query
 
     lm, frame = tiny("llama"), stimuli(per_emotion=3)
     fitted = fit_inference(lm, frame, InferenceConfig(model="tiny-llama", dataset="demo", readout="verbalizer",

@@ -10,13 +10,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from extract.capture import build_prompts, capture, encode
-from extract.hooks import active_hook_count, down_projections, ffn_hook_points, hooked
-from extract.models.families import FAMILIES, family_of
-from extract.models.loading import LoadedModel, load_model
+from emolake.extract.capture import build_prompts, capture, encode
+from emolake.extract.hooks import active_hook_count, down_projections, ffn_hook_points, hooked
+from emolake.extract.models.families import FAMILIES, family_of
+from emolake.extract.models.loading import LoadedModel, load_model
 from extract_models import ALL_KINDS, CAUSAL_KINDS, save_tiny_model, tiny_model, tiny_tokenizer
-from warehouse.database import query
-from warehouse.errors import BadInputError
+from emolake.warehouse.database import query
+from emolake.warehouse.errors import BadInputError
 
 ACTIVATIONS = {"silu": F.silu, "gelu": F.gelu, "gelu_new": lambda x: F.gelu(x, approximate="tanh"),
                "gelu_pytorch_tanh": lambda x: F.gelu(x, approximate="tanh")}
@@ -204,7 +204,7 @@ def test_mlp_gate_on_an_ungated_mlp_is_refused():
 
 
 def test_cls_on_a_causal_lm_is_refused():
-    from extract.prompts import check_position
+    from emolake.extract.prompts import check_position
 
     with pytest.raises(BadInputError, match="causal LM"):
         check_position("cls", causal=True)
@@ -213,7 +213,7 @@ def test_cls_on_a_causal_lm_is_refused():
 def test_unlisted_architecture_is_refused_with_exit_2_naming_the_supported_ones(tmp_path, lake):
     from click.testing import CliRunner
 
-    from cli import cli
+    from emolake.cli import cli
     from conftest import tree_hashes
     from test_extract_run import write_stimuli
 

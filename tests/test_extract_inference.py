@@ -7,13 +7,13 @@ import pytest
 import torch
 
 from ablation_fixtures import minilm, stimuli, tiny_bert, tiny_roberta
-from extract.inference.readouts import (
+from emolake.extract.inference.readouts import (
     Probe, ProbeReadout, fit_probe, fit_threshold, label_word_ids, mean_pool, readout_features, verbalizer_readout,
 )
-from extract.inference.run import InferenceConfig, fit_inference, load_probes, write_inference
-from extract.inference.tasks import binary_tasks, build_tasks, check_splits, multiclass_task
-from warehouse.database import query
-from warehouse.errors import BadInputError
+from emolake.extract.inference.run import InferenceConfig, fit_inference, load_probes, write_inference
+from emolake.extract.inference.tasks import binary_tasks, build_tasks, check_splits, multiclass_task
+from emolake.warehouse.database import query
+from emolake.warehouse.errors import BadInputError
 
 
 @pytest.fixture(scope="module")

@@ -8,9 +8,9 @@ import pyarrow as pa
 from click.testing import CliRunner
 
 from ablation_fixtures import stimuli
-from cli import cli
+from emolake.cli import cli
 from conftest import tree_hashes
-from warehouse.database import query
+from emolake.warehouse.database import query
 
 
 def _lake_with_stimuli(lake):

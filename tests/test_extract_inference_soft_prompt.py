@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from ablation_fixtures import stimuli, tiny_bert, tiny_roberta
-from extract.inference.run import InferenceConfig, fit_inference
-from extract.inference.soft_prompt import train_soft_prompt, word_logits
-from warehouse.errors import BadInputError
+from emolake.extract.inference.run import InferenceConfig, fit_inference
+from emolake.extract.inference.soft_prompt import train_soft_prompt, word_logits
+from emolake.warehouse.errors import BadInputError
 
 
 def _data():

@@ -13,12 +13,12 @@ import torch
 from click.testing import CliRunner
 
 from conftest import tree_hashes
-from extract.models.loading import load_model, resolve_model_path
-from extract.run import ExtractSettings, extract_run
+from emolake.extract.models.loading import load_model, resolve_model_path
+from emolake.extract.run import ExtractSettings, extract_run
 from extract_models import save_tiny_model
 from test_extract_run import write_stimuli
-from warehouse.database import query
-from warehouse.errors import BadInputError
+from emolake.warehouse.database import query
+from emolake.warehouse.errors import BadInputError
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +33,7 @@ def _copy(folder: Path, tmp_path: Path) -> Path:
 
 
 def _refused_by_cli(lake, model: Path | str, *extra: str) -> str:
-    from cli import cli
+    from emolake.cli import cli
 
     write_stimuli(lake, 3)
     query(lake, "SELECT count(*) FROM stimuli")
@@ -127,7 +127,7 @@ def test_gguf_is_dequantized_once_then_loaded_from_the_cache(tmp_path, monkeypat
     """SmolLM2 from its GGUF: 30 layers x 1,536 neurons; the second load reads the cache, same logits."""
     import time
 
-    from warehouse.lake import sha256_file
+    from emolake.warehouse.lake import sha256_file
 
     torch.set_num_threads(1)
     monkeypatch.setenv("EMOLAKE_CACHE", str(tmp_path / "cache"))

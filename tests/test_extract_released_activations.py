@@ -10,10 +10,10 @@ import pandas as pd
 import pytest
 
 from conftest import tree_hashes
-from extract.store import read_activation_matrix
-from ingest.model_emotion_activations import ACTIVATION_DIR, RELEASE_MODEL_DIR, load_released_activations
-from warehouse.database import query
-from warehouse.errors import BadInputError
+from emolake.extract.store import read_activation_matrix
+from emolake.ingest.model_emotion_activations import ACTIVATION_DIR, RELEASE_MODEL_DIR, load_released_activations
+from emolake.warehouse.database import query
+from emolake.warehouse.errors import BadInputError
 
 N = 36864
 

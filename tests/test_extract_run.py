@@ -15,13 +15,13 @@ import pyarrow.parquet as pq
 import pytest
 
 from conftest import REPO, tree_hashes
-from extract.models.loading import load_model
-from extract.run import ExtractSettings, extract_run
-from extract.store import read_activation_matrix
+from emolake.extract.models.loading import load_model
+from emolake.extract.run import ExtractSettings, extract_run
+from emolake.extract.store import read_activation_matrix
 from extract_models import save_tiny_model
-from warehouse.database import query
-from warehouse.errors import BadInputError, NotFoundError
-from warehouse.lake import Lake
+from emolake.warehouse.database import query
+from emolake.warehouse.errors import BadInputError, NotFoundError
+from emolake.warehouse.lake import Lake
 
 WORDS = "so happy sad angry today never again this is the best worst thing ever I feel great awful".split()
 

@@ -11,10 +11,10 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from extract.capture import build_prompts, capture, encode
-from extract.run import ExtractSettings, extract_run
-from warehouse.database import query
-from warehouse.lake import Lake
+from emolake.extract.capture import build_prompts, capture, encode
+from emolake.extract.run import ExtractSettings, extract_run
+from emolake.warehouse.database import query
+from emolake.warehouse.lake import Lake
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parent.parent
@@ -24,7 +24,7 @@ TEXTS = ["I can't believe you did that for me, thank you so much!", "ugh", "This
 
 @pytest.fixture(scope="module")
 def smollm2(tmp_path_factory):
-    from extract.models.loading import load_model
+    from emolake.extract.models.loading import load_model
 
     torch.set_num_threads(1)
     mp = pytest.MonkeyPatch()
@@ -36,7 +36,7 @@ def smollm2(tmp_path_factory):
 
 
 def _cli(lake: Lake, *args: str) -> str:
-    from cli import cli
+    from emolake.cli import cli
 
     result = CliRunner().invoke(cli, ["--lake", str(lake.root), *args])
     assert result.exit_code == 0, result.output

@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from cli import cli
-from ingest import release as release_module
+from emolake.cli import cli
+from emolake.ingest import release as release_module
 from conftest import tree_hashes
-from warehouse.lake import Lake
+from emolake.warehouse.lake import Lake
 
 from ingest_samples import write_tiny_release
 
@@ -392,7 +392,7 @@ def test_a_utf8_bom_in_the_header_is_accepted(lake: Lake, tmp_path: Path) -> Non
     path.write_bytes(b"\xef\xbb\xbf" + GOOD_RATINGS.encode())
     result = CliRunner().invoke(cli, ["--lake", str(lake.root), "ingest", "ratings", str(path), "--study", "bom"])
     assert result.exit_code == 0, result.output
-    from warehouse.database import query
+    from emolake.warehouse.database import query
 
     assert query(lake, "SELECT count(*) AS n FROM ratings WHERE study = 'bom'").to_pylist() == [{"n": 4}]
 
@@ -426,7 +426,7 @@ def test_a_full_disk_gives_one_line_naming_the_path_and_leaves_the_lake_intact(
     """ENOSPC injected where the lake writes a staged file (pyarrow's error carries no file name)."""
     import errno
 
-    import warehouse.lake as lake_module
+    import emolake.warehouse.lake as lake_module
 
     def full(*args, **kwargs):
         raise OSError(errno.ENOSPC, "[Errno 28] Error writing bytes to file. Detail: [errno 28] No space left on device")
@@ -447,7 +447,7 @@ def test_a_full_disk_elsewhere_is_one_line_too(filled_lake: Lake, tmp_path: Path
     """An ENOSPC the library did not wrap still reaches the user as one line, exit 1."""
     import errno
 
-    import ingest.load as load_module
+    import emolake.ingest.load as load_module
 
     def full(*args, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device", str(filled_lake.root / ".staging" / "x"))
@@ -483,8 +483,8 @@ def test_a_failed_ingest_into_a_new_lake_leaves_no_lake(tmp_path: Path, existing
 def test_release_accuracy_for_seeds_without_activations_is_refused(lake: Lake, tmp_path: Path) -> None:
     from test_extract_released_activations import fake_release
 
-    from ingest.model_emotion_activations import RELEASE_MODEL_DIR, load_released_activations
-    from warehouse.errors import BadInputError
+    from emolake.ingest.model_emotion_activations import RELEASE_MODEL_DIR, load_released_activations
+    from emolake.warehouse.errors import BadInputError
 
     release = tmp_path / "release"
     fake_release(release, emotions=("anger", "joy"), seeds=(1,), gz=())

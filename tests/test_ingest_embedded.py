@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from ingest import embedded
-from ingest.embedded import build_embedded
-from ingest.emotions import GOEMOTIONS_27, normalise_emotion
+from emolake.ingest import embedded
+from emolake.ingest.embedded import build_embedded
+from emolake.ingest.emotions import GOEMOTIONS_27, normalise_emotion
 
 # Word stems that name each emotion outright; a situation should evoke its emotion without them.
 NAMING_STEMS = {
@@ -132,14 +132,14 @@ def test_wheel_ships_the_embedded_files(tmp_path):
     wheel = next(tmp_path.glob("emolake-*.whl"))
     names = set(zipfile.ZipFile(wheel).namelist())
     for name in ("situations.csv", "study_attributes.csv", "study_similarity.csv", "CITATION.md", "LICENSE-DATA"):
-        assert f"ingest/embedded/{name}" in names
+        assert f"emolake/ingest/embedded/{name}" in names
 
 
 def ingest_embedded(lake) -> None:
     """The embedded files through the ingest readers, as the demo loads them."""
     from click.testing import CliRunner
 
-    from cli import cli
+    from emolake.cli import cli
 
     runner = CliRunner()
     for args in (
@@ -153,7 +153,7 @@ def ingest_embedded(lake) -> None:
 
 
 def test_embedded_files_load_through_the_ingest_readers(lake):
-    from warehouse.database import query
+    from emolake.warehouse.database import query
 
     ingest_embedded(lake)
     counts = query(lake, f"""

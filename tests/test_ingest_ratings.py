@@ -10,9 +10,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from click.testing import CliRunner
 
-from cli import cli
+from emolake.cli import cli
 from ingest_samples import rows, run
-from warehouse.lake import Lake
+from emolake.warehouse.lake import Lake
 
 
 def test_ratings_with_row_bounds_and_raters_rating_different_emotions(lake: Lake, tmp_path: Path) -> None:
@@ -98,7 +98,7 @@ def test_human_rdm_is_the_mean_over_raters_without_neutral(lake: Lake, tmp_path:
 
 def test_the_embedded_published_figures_load_with_the_generic_readers(lake: Lake) -> None:
     """The package's embedded data (published means, no rater column) goes through the same readers."""
-    from ingest import embedded
+    from emolake.ingest import embedded
 
     run(lake, "attributes", str(embedded.attributes_path()), "--study", "li2024")
     run(lake, "similarity", str(embedded.similarity_path()), "--study", "li2024")

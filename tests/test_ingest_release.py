@@ -11,11 +11,11 @@ import pytest
 from click.testing import CliRunner
 from scipy.stats import pearsonr
 
-from cli import cli
-from ingest import release as release_module
-from ingest.release import lower_tri_pairs
-from warehouse.database import query
-from warehouse.lake import Lake
+from emolake.cli import cli
+from emolake.ingest import release as release_module
+from emolake.ingest.release import lower_tri_pairs
+from emolake.warehouse.database import query
+from emolake.warehouse.lake import Lake
 
 from conftest import tree_hashes
 from ingest_samples import release_expectations, write_tiny_release

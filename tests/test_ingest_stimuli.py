@@ -12,9 +12,9 @@ import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
-from cli import cli
+from emolake.cli import cli
 from ingest_samples import rows, run
-from warehouse.lake import Lake
+from emolake.warehouse.lake import Lake
 
 LABELS = ["admiration", "amusement", "anger", "joy", "neutral"]
 
@@ -127,7 +127,7 @@ def test_the_cli_does_not_import_great_expectations_until_a_load_runs() -> None:
 
 
 def test_real_onehot_dev_file_matches_the_original_dev_split(shared_data: Path, tmp_path: Path) -> None:
-    from ingest.stimuli import goemotions_pieces, read_onehot_csv
+    from emolake.ingest.stimuli import goemotions_pieces, read_onehot_csv
 
     onehot = read_onehot_csv(shared_data / "model_emotion" / "Data" / "goemotions" / "dev.csv")
     original = [p for p in goemotions_pieces(shared_data / "goemotions") if p.part == "dev"][0]

@@ -17,7 +17,7 @@ import pytest
 
 from analysis_lake import write_synthetic
 from conftest import REPO
-from warehouse.lake import Lake
+from emolake.warehouse.lake import Lake
 
 README = (REPO / "README.md").read_text()
 API_SECTION = README.split("## Python API", 1)[-1].split("\n## ", 1)[0]  # the notebook examples

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
-from warehouse.database import sql_files
-from warehouse.tables import TABLES
+from emolake.warehouse.database import sql_files
+from emolake.warehouse.tables import TABLES
 
 READ = re.compile(r"read_parquet\('(?P<table>[a-z_]+)/(?P<glob>[^']*)'(?P<rest>.*?);", re.S)
 

@@ -6,8 +6,8 @@ import pyarrow as pa
 import pytest
 
 from conftest import tree_hashes
-from warehouse.database import check_read_only, query, rebuild_views
-from warehouse.errors import BadInputError, EmolakeError, ReadOnlyQueryError
+from emolake.warehouse.database import check_read_only, query, rebuild_views
+from emolake.warehouse.errors import BadInputError, EmolakeError, ReadOnlyQueryError
 
 
 def _stimuli(n: int = 3) -> pa.Table:

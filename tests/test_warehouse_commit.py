@@ -17,10 +17,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from conftest import REPO, shared_data_dir, tree_hashes
-from warehouse import commit_log
-from warehouse.database import query, table_counts
-from warehouse.lake import Lake
-from warehouse.tables import TABLES
+from emolake.warehouse import commit_log
+from emolake.warehouse.database import query, table_counts
+from emolake.warehouse.lake import Lake
+from emolake.warehouse.tables import TABLES
 
 SHELL = shutil.which("duckdb") or str(Path(sys.executable).parent / "duckdb")
 HAS_SHELL = Path(SHELL).is_file()

@@ -16,12 +16,12 @@ import pyarrow as pa
 import pytest
 from click.testing import CliRunner
 
-from cli import cli
+from emolake.cli import cli
 from conftest import tree_hashes
-from warehouse.errors import BadInputError
-from warehouse.lake import Lake, partition_path
-from warehouse.names import BadNameError, check_name, name_from_text, name_problem
-from warehouse.tables import TABLES
+from emolake.warehouse.errors import BadInputError
+from emolake.warehouse.lake import Lake, partition_path
+from emolake.warehouse.names import BadNameError, check_name, name_from_text, name_problem
+from emolake.warehouse.tables import TABLES
 
 RATINGS = "rater,emotion,attribute,rating\nr1,joy,valence,7\nr1,joy,arousal,3\n"
 BAD_NAMES = {
@@ -109,7 +109,7 @@ def test_a_bad_name_in_any_flag_is_refused_naming_the_flag(flag: str, label: str
 
 def test_every_name_flag_of_the_cli_is_guarded() -> None:
     """A new command taking --study/--dataset/--run-set/--run-id gets the check without extra code."""
-    from warehouse.names import NAME_OPTIONS, NameParam
+    from emolake.warehouse.names import NAME_OPTIONS, NameParam
 
     unguarded = []
 

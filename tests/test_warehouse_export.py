@@ -17,10 +17,10 @@ import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
-from cli import cli
-from warehouse.database import query, sql_files
-from warehouse.export import export, portable_schema, portable_type
-from warehouse.tables import TABLES, _spec
+from emolake.cli import cli
+from emolake.warehouse.database import query, sql_files
+from emolake.warehouse.export import export, portable_schema, portable_type
+from emolake.warehouse.tables import TABLES, _spec
 
 
 def _stimuli(dataset: str, n: int) -> pa.Table:

@@ -15,14 +15,14 @@ import pyarrow as pa
 import pytest
 
 from conftest import REPO
-from extract.run import ExtractSettings, extract_run
+from emolake.extract.run import ExtractSettings, extract_run
 from extract_models import save_tiny_model
 from test_extract_run import write_stimuli
-from warehouse import lake as lake_module
-from warehouse.database import query
-from warehouse.errors import LockedError, ReplaceRefusedError
-from warehouse.lake import Lake
-from warehouse.locks import FileLock, lock_file_name
+from emolake.warehouse import lake as lake_module
+from emolake.warehouse.database import query
+from emolake.warehouse.errors import LockedError, ReplaceRefusedError
+from emolake.warehouse.lake import Lake
+from emolake.warehouse.locks import FileLock, lock_file_name
 
 ENV = {**os.environ, "PYTHONPATH": str(REPO)}
 
@@ -64,8 +64,8 @@ WRITER = textwrap.dedent("""
     import sys, time
     from pathlib import Path
     import pyarrow as pa
-    from warehouse.errors import EmolakeError
-    from warehouse.lake import Lake
+    from emolake.warehouse.errors import EmolakeError
+    from emolake.warehouse.lake import Lake
     root, source, value, go = sys.argv[1], sys.argv[2], float(sys.argv[3]), Path(sys.argv[4])
     table = pa.table({"emotion": [f"e{i}" for i in range(4)], "attribute": ["a"] * 4,
                       "value": [value] * 4, "source": ["test"] * 4})
@@ -153,8 +153,8 @@ def test_two_extractions_with_one_run_id_and_other_settings_one_exits_2(lake, ti
 READER = textwrap.dedent("""
     import sys, time
     from pathlib import Path
-    from warehouse.database import query
-    from warehouse.lake import Lake
+    from emolake.warehouse.database import query
+    from emolake.warehouse.lake import Lake
     go = Path(sys.argv[2])
     Path(f"{go}.{sys.argv[3]}.ready").touch()
     while not go.exists():

@@ -16,11 +16,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from cli import cli
+from emolake.cli import cli
 from conftest import REPO, tree_hashes
-from warehouse.database import connect, query
-from warehouse.errors import BadInputError, ReadOnlyQueryError
-from warehouse.lake import Lake
+from emolake.warehouse.database import connect, query
+from emolake.warehouse.errors import BadInputError, ReadOnlyQueryError
+from emolake.warehouse.lake import Lake
 
 RATINGS = "rater,emotion,attribute,rating\nr1,joy,valence,7\nr1,joy,arousal,3\n"
 

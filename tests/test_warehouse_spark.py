@@ -20,15 +20,15 @@ from decimal import Decimal
 import pyarrow as pa
 import pytest
 
-from analysis.ablation_stats import refresh_ablation_statistics
-from analysis.neurons import run_neurons
-from analysis.cross_model import compare_run_sets
-from analysis.rsa import run_rsa
-from analysis.searchlight import run_searchlight
-from warehouse.database import connect, sql_files
-from warehouse.lake import Lake
-from warehouse.spark import COMMIT_LOG_VIEWS, SparkSQLError, register_lake, register_sources, source_view, spark_views, table_files
-from warehouse.tables import TABLES
+from emolake.analysis.ablation_stats import refresh_ablation_statistics
+from emolake.analysis.neurons import run_neurons
+from emolake.analysis.cross_model import compare_run_sets
+from emolake.analysis.rsa import run_rsa
+from emolake.analysis.searchlight import run_searchlight
+from emolake.warehouse.database import connect, sql_files
+from emolake.warehouse.lake import Lake
+from emolake.warehouse.spark import COMMIT_LOG_VIEWS, SparkSQLError, register_lake, register_sources, source_view, spark_views, table_files
+from emolake.warehouse.tables import TABLES
 
 from analysis_lake import ATTRIBUTES, write_synthetic
 
@@ -154,7 +154,7 @@ def duckdb_rows(full_lake: Lake) -> dict[str, tuple[list[str], list[tuple]]]:
 def spark():
     """One local Spark session for the module (loopback only, UI off), stopped at the end."""
     require_spark()
-    from warehouse.spark import spark_session
+    from emolake.warehouse.spark import spark_session
 
     session = spark_session("local[1]", conf=TINY_DATA_CONF)
     yield session
@@ -228,7 +228,7 @@ def test_spark_reads_exactly_the_files_table_files_lists(spark_lake, full_lake: 
     """A Parquet file on disk that `table_files` does not list (not committed) adds no rows."""
     import pyarrow.parquet as pq
 
-    import warehouse.spark as module
+    import emolake.warehouse.spark as module
 
     before = spark_lake.table("stimuli").count()
     stray = full_lake.root / "stimuli" / "dataset=stray" / "part-uncommitted.parquet"
@@ -304,7 +304,7 @@ def test_files_are_read_under_root_and_listed_from_the_lake(spark_lake, full_lak
 
 @SPARK
 def test_a_root_without_the_files_is_refused_by_table(spark_lake, full_lake: Lake, tmp_path) -> None:
-    from warehouse.errors import NotFoundError
+    from emolake.warehouse.errors import NotFoundError
 
     with pytest.raises(NotFoundError, match=r"table stimuli: Spark cannot read its \d+ files under file://"):
         register_sources(spark_lake, full_lake, root=f"file://{tmp_path}", tables=["stimuli"])
@@ -363,7 +363,7 @@ def test_spark_sql_print_gives_every_view_as_spark_sql(full_lake: Lake) -> None:
     pytest.importorskip("sqlglot")
     from click.testing import CliRunner
 
-    from cli import cli
+    from emolake.cli import cli
 
     result = CliRunner().invoke(cli, ["--lake", str(full_lake.root), "spark-sql", "--print"])
     assert result.exit_code == 0, result.output
@@ -379,7 +379,7 @@ def test_spark_sql_refuses_writes_and_leaves_the_lake_as_it_was(full_lake: Lake,
     pytest.importorskip("sqlglot")
     from click.testing import CliRunner
 
-    from cli import cli
+    from emolake.cli import cli
     from conftest import tree_hashes
 
     before = tree_hashes(full_lake.root)
@@ -392,7 +392,7 @@ def test_spark_sql_refuses_writes_and_leaves_the_lake_as_it_was(full_lake: Lake,
 def test_spark_sql_runs_a_query_over_the_views(spark_lake, full_lake: Lake, duckdb_rows) -> None:
     from click.testing import CliRunner
 
-    from cli import cli
+    from emolake.cli import cli
 
     result = CliRunner().invoke(cli, ["--lake", str(full_lake.root), "spark-sql", "--format", "csv",
                                       "SELECT metric, count(*) AS n FROM model_rdm GROUP BY metric ORDER BY metric"])

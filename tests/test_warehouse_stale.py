@@ -14,16 +14,16 @@ import pyarrow as pa
 import pytest
 from click.testing import CliRunner
 
-from analysis.rsa import run_rsa
-from analysis.searchlight import run_searchlight
+from emolake.analysis.rsa import run_rsa
+from emolake.analysis.searchlight import run_searchlight
 from analysis_lake import write_synthetic
-from cli import cli
+from emolake.cli import cli
 from conftest import REPO, shared_data_dir, tree_hashes
-from ingest.embedded import similarity_path
-from warehouse.database import query
-from warehouse.errors import ReplaceRefusedError
-from warehouse.lake import Lake
-from warehouse.status import lake_status
+from emolake.ingest.embedded import similarity_path
+from emolake.warehouse.database import query
+from emolake.warehouse.errors import ReplaceRefusedError
+from emolake.warehouse.lake import Lake
+from emolake.warehouse.status import lake_status
 
 
 def _stale(lake: Lake) -> list[tuple]:

@@ -34,7 +34,7 @@ from .lake import Lake, write_bytes_atomic
 from .locks import LOCK_DIR, FileLock
 from .tables import TABLES
 
-SQL_PACKAGE = "sql"
+SQL_PACKAGE = "emolake.sql"
 READ_ONLY_STATEMENTS = {"SELECT"}  # DESCRIBE, SHOW, SUMMARIZE parse as SELECT; EXPLAIN is looked into
 # `EXPLAIN [ANALYZE] [(options)]` in front of the statement it wraps.
 EXPLAIN_PREFIX = re.compile(r"\s*EXPLAIN\s+(?:ANALY[SZ]E\s+)?(?:\((?:[^()]|\([^()]*\))*\)\s*)?", re.IGNORECASE)

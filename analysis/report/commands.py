@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from warehouse.lake import Lake
+from emolake.warehouse.lake import Lake
 
 pass_lake = click.make_pass_decorator(Lake)
 
@@ -34,7 +34,7 @@ def report(lake: Lake, out_dir: str, study: str | None, run_set: str | None, k: 
     import json
 
     from .page import build_report
-    from warehouse.console import print_summary
+    from emolake.warehouse.console import print_summary
 
     page = build_report(lake, out_dir, study=study, run_set=run_set, k=k, seed=seed)
     summary = json.loads((page.parent / "report.json").read_text())

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import click
 
-from warehouse.lake import Lake
+from emolake.warehouse.lake import Lake
 
 RUN_ID = "demo-minilm"  # run id and run set of the demo's extraction
 K_VALUES = "250,500,1000"  # neuron-set sizes (of 9,216 MiniLM neurons)
@@ -35,7 +35,7 @@ class Step:
 
 
 def _count(lake: Lake, sql: str, *params) -> int:
-    from warehouse.database import connect
+    from emolake.warehouse.database import connect
 
     with connect(lake) as con:
         return int(con.execute(sql, list(params)).fetchone()[0])
@@ -46,12 +46,12 @@ def _has(view: str, where: str, *params) -> Callable[[Lake], bool]:
 
 
 def steps(out_dir: Path) -> list[Step]:
-    from analysis.commands import neurons, rsa, searchlight
-    from analysis.report.commands import report
-    from extract.commands import extract
-    from extract.inference.commands import ablate
-    from ingest import embedded
-    from ingest.commands import attributes, similarity, stimuli
+    from emolake.analysis.commands import neurons, rsa, searchlight
+    from emolake.analysis.report.commands import report
+    from emolake.extract.commands import extract
+    from emolake.extract.inference.commands import ablate
+    from emolake.ingest import embedded
+    from emolake.ingest.commands import attributes, similarity, stimuli
 
     dataset, study = embedded.DATASET, embedded.STUDY
     return [
@@ -83,8 +83,8 @@ def steps(out_dir: Path) -> list[Step]:
 
 def key_numbers(lake: Lake) -> dict:
     """The few figures the demo ends with, read back from the views."""
-    from ingest import embedded
-    from warehouse.database import connect
+    from emolake.ingest import embedded
+    from emolake.warehouse.database import connect
 
     study = embedded.STUDY
     with connect(lake) as con:
@@ -137,8 +137,8 @@ def demo(ctx: click.Context, out_dir: str, force: bool, as_json: bool) -> None:
     Example:
       emolake --lake lake demo --out report
     """
-    from warehouse.console import err, print_summary
-    from warehouse.database import rebuild_views
+    from emolake.warehouse.console import err, print_summary
+    from emolake.warehouse.database import rebuild_views
 
     lake: Lake = ctx.obj
     lake.init()

@@ -21,11 +21,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ingest.emotions import GOEMOTIONS_27
-from warehouse.console import track
-from warehouse.database import connect
-from warehouse.lake import Lake
-from warehouse.version import code_version
+from emolake.ingest.emotions import GOEMOTIONS_27
+from emolake.warehouse.console import track
+from emolake.warehouse.database import connect
+from emolake.warehouse.lake import Lake
+from emolake.warehouse.version import code_version
 
 from . import figures
 

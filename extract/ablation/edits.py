@@ -19,12 +19,12 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from extract.choices import MODES
-from extract.hooks import HookFn, hooked
-from extract.inference.readouts import base_encoder, forward_kwargs
-from extract.models.families import DEFAULT_NEURON
-from extract.inference.tasks import derive_seed
-from warehouse.errors import BadInputError
+from emolake.extract.choices import MODES
+from emolake.extract.hooks import HookFn, hooked
+from emolake.extract.inference.readouts import base_encoder, forward_kwargs
+from emolake.extract.models.families import DEFAULT_NEURON
+from emolake.extract.inference.tasks import derive_seed
+from emolake.warehouse.errors import BadInputError
 
 
 

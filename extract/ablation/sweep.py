@@ -16,18 +16,18 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from extract.ablation.edits import (
+from emolake.extract.ablation.edits import (
     AblationEdit, Condition, attribute_conditions, condition_masks, random_conditions, reference_statistics,
     stacked_hook_factory, unablated_condition,
 )
-from extract.hooks import ffn_hook_points, ffn_width
-from extract.models.families import DEFAULT_NEURON
-from extract.inference.readouts import readout_features
-from extract.inference.run import FittedInference, split_union
-from extract.inference.tasks import task_texts
-from extract.inference.tasks import MULTICLASS, derive_seed
-from warehouse.errors import BadInputError, NotFoundError
-from warehouse.lake import Lake, LakeTransaction
+from emolake.extract.hooks import ffn_hook_points, ffn_width
+from emolake.extract.models.families import DEFAULT_NEURON
+from emolake.extract.inference.readouts import readout_features
+from emolake.extract.inference.run import FittedInference, split_union
+from emolake.extract.inference.tasks import task_texts
+from emolake.extract.inference.tasks import MULTICLASS, derive_seed
+from emolake.warehouse.errors import BadInputError, NotFoundError
+from emolake.warehouse.lake import Lake, LakeTransaction
 
 
 @dataclass
@@ -52,7 +52,7 @@ class SweepConfig:
 def read_attribute_neurons(lake: Lake, run_set: str, study: str, ks: list[int], attributes: list[str] | None,
                            scope: str = "global") -> dict[tuple[str, int], np.ndarray]:
     """{(attribute, k): neuron ids} from the `attribute_neurons` view."""
-    from warehouse.database import connect
+    from emolake.warehouse.database import connect
 
     with connect(lake) as con:
         views = {r[0] for r in con.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall()}
@@ -177,7 +177,7 @@ def run_sweep(lake: Lake, loaded, fitted: FittedInference, stimuli: pd.DataFrame
     `progress(total)` is called once with the number of condition x stimulus evaluations and returns
     the per-batch callback (or None).
     """
-    from analysis.ablation_stats import refresh_ablation_statistics
+    from emolake.analysis.ablation_stats import refresh_ablation_statistics
 
     if neuron_sets is None:
         neuron_sets = read_attribute_neurons(lake, config.run_set, config.study, config.ks, config.attributes,

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import click
 
-from analysis.commands import NEURON_SET_SIZES, allow_incomplete_option
-from extract.choices import DEVICE_HELP, DEVICES, MODES, POOLINGS, READOUTS
-from extract.models.families import NEURONS
+from emolake.analysis.commands import NEURON_SET_SIZES, allow_incomplete_option
+from emolake.extract.choices import DEVICE_HELP, DEVICES, MODES, POOLINGS, READOUTS
+from emolake.extract.models.families import NEURONS
 
 SPLIT_OPTIONS = [
     click.option("--fit-on", "fit_split", default="train", show_default=True, help="Split the read-out is fitted on."),
@@ -25,7 +25,7 @@ def split_options(fn):
 
 
 def _emotions(value: str | None) -> list[str] | None:
-    from ingest.emotions import normalise_emotion
+    from emolake.ingest.emotions import normalise_emotion
 
     return [normalise_emotion(e) for e in value.split(",") if e.strip()] if value else None
 
@@ -74,9 +74,9 @@ def infer(lake, model, dataset, readout, task, emotions, seed, fit_split, select
       emolake --lake lake infer --dataset goemotions --readout probe --max-per-emotion 200
       emolake --lake lake infer --task multiclass --emotions joy,anger,fear --json
     """
-    from extract.inference.run import InferenceConfig, fit_inference, load_stimuli, write_inference
-    from extract.models.loading import load_model, resolve_device
-    from warehouse.console import print_summary, progress_bar
+    from emolake.extract.inference.run import InferenceConfig, fit_inference, load_stimuli, write_inference
+    from emolake.extract.models.loading import load_model, resolve_device
+    from emolake.warehouse.console import print_summary, progress_bar
 
     lake.require()
     device = resolve_device(device)
@@ -151,12 +151,12 @@ def ablate(lake, run_set, study, attributes, ks, controls, layer_matched, scope,
       emolake --lake lake ablate --run-set minilm-goemotions --study li2024 --k 500,1000,2000 --controls 10
       emolake --lake lake ablate --run-set minilm-goemotions --study li2024 --attributes valence,arousal --k 500 --layer-matched
     """
-    from analysis.lake_inputs import require_complete_runs
-    from extract.ablation.sweep import SweepConfig, read_attribute_neurons, run_sweep
-    from extract.inference.run import InferenceConfig, fit_or_load_inference, load_stimuli
-    from extract.models.loading import load_model, resolve_device
-    from warehouse.console import print_summary, progress_bar
-    from warehouse.errors import BadInputError
+    from emolake.analysis.lake_inputs import require_complete_runs
+    from emolake.extract.ablation.sweep import SweepConfig, read_attribute_neurons, run_sweep
+    from emolake.extract.inference.run import InferenceConfig, fit_or_load_inference, load_stimuli
+    from emolake.extract.models.loading import load_model, resolve_device
+    from emolake.warehouse.console import print_summary, progress_bar
+    from emolake.warehouse.errors import BadInputError
 
     lake.require()
     require_complete_runs(lake, run_set, allow_incomplete)
@@ -193,7 +193,7 @@ def ablate(lake, run_set, study, attributes, ks, controls, layer_matched, scope,
 
 def _run_set_defaults(lake, run_set: str) -> tuple[str | None, str | None, str | None]:
     """(model, dataset, neuron definition) of the run set's runs, when they agree."""
-    from warehouse.database import connect
+    from emolake.warehouse.database import connect
 
     with connect(lake) as con:
         rows = con.execute("SELECT DISTINCT model, dataset, neuron FROM runs WHERE run_set = ?", [run_set]).fetchall()
@@ -222,8 +222,8 @@ def ablation_stats(lake, run_set, study, importance_method, drop, ablation_study
       emolake --lake lake ablation-stats --run-set li2024-roberta --study li2024
       emolake --lake lake ablation-stats --run-set li2024-roberta --study li2024-preprocessed --drop vs-unablated
     """
-    from analysis.ablation_stats import refresh_ablation_statistics
-    from warehouse.console import print_summary
+    from emolake.analysis.ablation_stats import refresh_ablation_statistics
+    from emolake.warehouse.console import print_summary
 
     summary = refresh_ablation_statistics(lake.require(), run_set, study, importance_method, drop=drop,
                                           ablation_study=ablation_study)

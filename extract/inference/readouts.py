@@ -32,11 +32,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from extract.capture import position_ids
-from extract.hooks import HookFn, hooked, model_family
-from extract.models.families import DEFAULT_NEURON
-from extract.prompts import CAUSAL_TEMPLATE, cut_at_mask
-from warehouse.errors import BadInputError
+from emolake.extract.capture import position_ids
+from emolake.extract.hooks import HookFn, hooked, model_family
+from emolake.extract.models.families import DEFAULT_NEURON
+from emolake.extract.prompts import CAUSAL_TEMPLATE, cut_at_mask
+from emolake.warehouse.errors import BadInputError
 
 PROBE_CS = (0.01, 0.1, 1.0, 10.0)
 DEFAULT_PROBE_TEMPLATE = "{text}"

@@ -20,17 +20,17 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from extract.inference.readouts import (
+from emolake.extract.inference.readouts import (
     Probe, ProbeReadout, default_pooling, default_template, fit_probe, fit_threshold, is_causal, readout_features,
     verbalizer_readout,
 )
-from extract.inference.soft_prompt import fit_soft_prompt_tasks
-from extract.inference.tasks import (
+from emolake.extract.inference.soft_prompt import fit_soft_prompt_tasks
+from emolake.extract.inference.tasks import (
     MULTICLASS, Task, build_tasks, check_splits, default_emotions, score_task, task_texts,
 )
-from warehouse.errors import BadInputError, NotFoundError
-from warehouse.lake import Lake, LakeTransaction
-from warehouse.version import code_version
+from emolake.warehouse.errors import BadInputError, NotFoundError
+from emolake.warehouse.lake import Lake, LakeTransaction
+from emolake.warehouse.version import code_version
 
 
 INFERENCE_PREDICTIONS = "inference"  # the predictions partition of `infer` (sweeps use their run set)
@@ -94,7 +94,7 @@ class FittedInference:
 
 def load_stimuli(lake: Lake, dataset: str) -> pd.DataFrame:
     """Stimulus rows (one per stimulus and label) of `dataset` from the lake."""
-    from warehouse.database import connect
+    from emolake.warehouse.database import connect
 
     with connect(lake) as con:
         frame = con.execute("SELECT split, stimulus_id, text, emotion, n_labels FROM stimuli WHERE dataset = ?",
@@ -217,7 +217,7 @@ def write_inference(txn: LakeTransaction, fitted: FittedInference) -> None:
 
 def load_probes(lake: Lake, inference_id: str) -> dict[str, Probe]:
     """The stored probes of an inference run (emotion -> Probe), exactly as fitted."""
-    from warehouse.database import connect
+    from emolake.warehouse.database import connect
 
     with connect(lake) as con:
         frame = con.execute("SELECT emotion, class_index, weights, bias, c FROM probes WHERE inference_id = ? "
@@ -237,7 +237,7 @@ def rebuild_inference(lake: Lake, loaded, stimuli: pd.DataFrame, config: Inferen
 
     Tasks are redrawn from the seed (deterministic) and checked against the stored `task_stimuli`.
     """
-    from warehouse.database import connect
+    from emolake.warehouse.database import connect
 
     if config.readout == "soft-prompt":
         return None

@@ -18,10 +18,10 @@ import pandas as pd
 import torch
 from torch import nn
 
-from extract.capture import position_ids
-from extract.inference.readouts import is_causal, label_word_ids
-from extract.inference.tasks import score_task, task_texts
-from warehouse.errors import BadInputError
+from emolake.extract.capture import position_ids
+from emolake.extract.inference.readouts import is_causal, label_word_ids
+from emolake.extract.inference.tasks import score_task, task_texts
+from emolake.warehouse.errors import BadInputError
 
 BINARY_WORDS = ["no", "yes"]
 DEFAULTS = {"n_prompt": 20, "epochs": 10, "lr": 3e-2, "batch_size": 16}

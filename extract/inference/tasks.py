@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ingest.emotions import GOEMOTIONS_27, NEUTRAL
-from warehouse.errors import BadInputError
+from emolake.ingest.emotions import GOEMOTIONS_27, NEUTRAL
+from emolake.warehouse.errors import BadInputError
 
 TASKS = ("binary", "multiclass")
 MULTICLASS = "all"  # the emotion column of 27-way task rows

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from warehouse.errors import BadInputError
+from emolake.warehouse.errors import BadInputError
 
 NEURONS = ("mlp_post", "mlp_gate")
 DEFAULT_NEURON = "mlp_post"

