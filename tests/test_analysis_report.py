@@ -27,6 +27,8 @@ from emolake.ingest.emotions import GOEMOTIONS_27
 from conftest import require_executable
 from test_ingest_embedded import ingest_embedded
 
+CHROMIUM = Path("/usr/bin/chromium")
+
 ATTRIBUTES = ["arousal", "valence", "happy-face", "fear-face", "control", "novelty"]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

@@ -57,7 +57,7 @@ def test_smollm2_batched_equals_one_at_a_time_on_every_layer(smollm2):
 
 def test_smollm2_extraction_then_rsa_and_searchlight(lake, smollm2):
     embedded = REPO / "ingest" / "embedded"
-    _cli(lake, "ingest", "stimuli", str(embedded / "situations.csv"), "--format", "table", "--text-col", "text",
+    _cli(lake, "ingest", "stimuli", str(embedded / "situations.csv"), "--layout", "table", "--text-col", "text",
          "--label-col", "emotion", "--split-col", "split", "--id-col", "stimulus_id", "--dataset", "situations")
     _cli(lake, "ingest", "attributes", str(embedded / "study_attributes.csv"), "--study", "li2024")
     _cli(lake, "ingest", "similarity", str(embedded / "study_similarity.csv"), "--study", "li2024")
