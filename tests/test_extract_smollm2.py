@@ -70,8 +70,8 @@ def test_smollm2_extraction_then_rsa_and_searchlight(lake, smollm2):
     assert run["template"] == "{text}\nThe emotion expressed here is" and run["status"] == "complete"
     per_stimulus = query(lake, "SELECT count(*) AS n FROM activations WHERE run_id = 'smol' GROUP BY stimulus_id")
     assert set(per_stimulus.column("n").to_pylist()) == {46_080}
-    _cli(lake, "rsa", "--study", "li2024", "--run-set", "smol", "--permutations", "200", "--bootstrap", "20")
+    _cli(lake, "rsa", "--study", "li2024", "--run-set", "smol", "--permutations", "50", "--bootstrap", "20")
     tau = query(lake, "SELECT tau FROM model_rsa WHERE run_set = 'smol' AND target = 'human' AND method = 'tau_b'")
     assert tau.num_rows >= 1 and np.isfinite(tau.column(0)[0].as_py())
-    _cli(lake, "searchlight", "--run-set", "smol", "--study", "li2024")
+    _cli(lake, "searchlight", "--run-set", "smol", "--study", "li2024", "--permutations", "50")
     assert query(lake, "SELECT count(*) FROM searchlight WHERE run_set = 'smol'").column(0)[0].as_py() == 46_080 * 14
