@@ -127,7 +127,7 @@ def _write_record(root: Path, name: str, rows: Sequence[dict], fault_prefix: str
         if fault_prefix:
             fault_point(f"{fault_prefix}record-written")
         os.replace(tmp, final)
-        _fsync_dir(folder)
+        fsync_dir(folder)
     finally:
         tmp.unlink(missing_ok=True)
     return final
@@ -172,7 +172,7 @@ def checkpoint(root: Path, load_id: str) -> int:
     fault_point("checkpoint:written")
     for path in old:
         path.unlink(missing_ok=True)
-    _fsync_dir(commit_dir(root))
+    fsync_dir(commit_dir(root))
     return len(old)
 
 
@@ -180,7 +180,8 @@ def relpath(root: Path, path: Path) -> str:
     return path.relative_to(root).as_posix()
 
 
-def _fsync_dir(path: Path) -> None:
+def fsync_dir(path: Path) -> None:
+    """Make a folder's entries (a rename, a new file) durable."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)

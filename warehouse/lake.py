@@ -51,14 +51,6 @@ def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def write_parquet_atomic(table: pa.Table, path: Path, **options) -> None:
     """Write `table` to `path` via a temporary name in the same folder, fsync, rename."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -68,7 +60,7 @@ def write_parquet_atomic(table: pa.Table, path: Path, **options) -> None:
         with open(tmp, "rb+") as handle:
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-        _fsync_dir(path.parent)
+        commit_log.fsync_dir(path.parent)
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -82,7 +74,7 @@ def write_bytes_atomic(data: bytes, path: Path) -> None:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-        _fsync_dir(path.parent)
+        commit_log.fsync_dir(path.parent)
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -443,7 +435,7 @@ class LakeTransaction:
                 moved.append(final)
                 commit_log.fault_point(f"commit:moved:{i}")
             for folder in {final.parent for _, final, _ in self._files}:
-                _fsync_dir(folder)
+                commit_log.fsync_dir(folder)
             now = datetime.now(timezone.utc)
             rows = [{**e, "committed_at": now} for _, _, e in self._files]
             rows += [commit_log.entry(self.load_id, self.command, "remove", f.table_name, f.partition, f.path,
