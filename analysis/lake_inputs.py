@@ -95,8 +95,9 @@ def require_complete_runs(lake: Lake, run_set: str, allow_incomplete: bool = Fal
 def emotion_profiles(lake: Lake, run_set: str) -> Profiles:
     """Profiles of every run of `run_set` (neutral excluded): the `emotion_profile` view's
     definition (mean over the emotion's single-label stimuli), computed from the activation
-    matrices read with pyarrow (`extract.store.read_activation_matrix`) for speed."""
-    from emolake.extract.store import read_activation_matrix
+    matrices read with pyarrow (`extract.store.read_activation_matrix`) for speed, or, for a run
+    extracted with `--store profiles`, from its sums (`extract.store.read_profile_sums`)."""
+    from emolake.extract.store import is_profiles_run, read_activation_matrix, read_profile_sums
 
     run_ids = run_set_runs(lake, run_set)
     runs = fetch(lake, "SELECT run_id, dataset, n_layers, d_ff FROM runs WHERE run_set = ? ORDER BY run_id",
@@ -106,6 +107,17 @@ def emotion_profiles(lake: Lake, run_set: str) -> Profiles:
         raise BadInputError(f"run set {run_set!r} mixes layer shapes", expected="one (n_layers, d_ff)", found=shapes)
     values, emotions = [], None
     for run in runs:
+        if is_profiles_run(lake, run["run_id"]):
+            names, counts, sums = read_profile_sums(lake, run["run_id"])  # [n_emotions], [n_emotions, n_neurons]
+            kept = [k for k, e in enumerate(names) if e not in EXCLUDED_EMOTIONS]
+            run_emotions = [names[k] for k in kept]
+            if emotions is None:
+                emotions = run_emotions
+            elif run_emotions != emotions:
+                raise BadInputError(f"run set {run_set!r}: run {run['run_id']!r} covers other emotions than the "
+                                    "first run", expected=emotions, found=run_emotions)
+            values.append(sums[kept] / counts[kept, None])  # [n_emotions, n_neurons]
+            continue
         labels = _labels(lake, run["dataset"])
         ids, matrix = read_activation_matrix(lake, run["run_id"])  # [n_rows, n_neurons] float32
         row_emotion = [labels.get(i) for i in ids]

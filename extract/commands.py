@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from emolake.extract.choices import DEVICE_HELP, DEVICES
+from emolake.extract.choices import DEVICE_HELP, DEVICES, STORES
 from emolake.extract.models.families import DEFAULT_NEURON, NEURONS
 from emolake.extract.prompts import POSITIONS
 
@@ -40,10 +40,14 @@ from emolake.extract.prompts import POSITIONS
               help=DEVICE_HELP + " cuda spreads a model too large for one GPU with accelerate (device_map='auto').")
 @click.option("--chunk-size", type=click.IntRange(1), default=None,
               help="Stimuli per written chunk (resume granularity) [default: ~8 MB per layer file].")
+@click.option("--store", "store", type=click.Choice(STORES), default="vectors", show_default=True,
+              help="What is kept: vectors = every stimulus's activations (table activations); profiles = per "
+                   "emotion and neuron only the count, sum and sum of squares (table profile_parts), enough for "
+                   "emotion_profile and every analysis above it but not for per-stimulus ones.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.pass_obj
 def extract(lake, model, dataset, split, template, position, neuron, chat, dtype, run_id, run_set, batch_size, limit,
-            emotions, device, chunk_size, as_json) -> None:
+            emotions, device, chunk_size, store, as_json) -> None:
     """Capture every layer's FFN activations at the read-out position for a dataset's stimuli.
 
     Writes activations/run_id=.../layer=.../part-*.parquet and a `runs` manifest row. Interrupted
@@ -54,6 +58,7 @@ def extract(lake, model, dataset, split, template, position, neuron, chat, dtype
       emolake --lake lake extract --dataset goemotions --split test --limit 200
       emolake --lake lake extract --position cls --template "{text}" --json
       emolake --lake lake extract --model smollm2-135m-instruct --dataset goemotions --split test --limit 200
+      emolake --lake lake extract --dataset goemotions --split test --store profiles
     """
     from emolake.extract.run import ExtractSettings, extract_run
     from emolake.ingest.emotions import normalise_emotion
@@ -62,7 +67,8 @@ def extract(lake, model, dataset, split, template, position, neuron, chat, dtype
     wanted = tuple(sorted({normalise_emotion(e) for e in emotions.split(",") if e.strip()})) if emotions else None
     settings = ExtractSettings(model=model, dataset=dataset, split=split, template=template, position=position,
                                run_id=run_id, run_set=run_set, batch_size=batch_size, limit=limit, emotions=wanted,
-                               device=device, chunk_size=chunk_size, neuron=neuron, dtype=dtype, chat=chat)
+                               device=device, chunk_size=chunk_size, neuron=neuron, dtype=dtype, chat=chat,
+                               store=store)
     with progress_bar("prompts") as bar:
         task = bar.add_task("loading model", total=None)
 

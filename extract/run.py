@@ -7,6 +7,7 @@ layer before the next starts, so memory stays flat and an interrupted run (Ctrl-
 resumes by writing only the chunks the lake does not hold (each chunk is one lake commit). The
 `runs` row says 'running' until the last chunk is written, then 'complete'; rerunning a complete
 run does nothing. A lock per run id makes a second, concurrent `extract` of the run fail at once.
+With `store='profiles'` each chunk is written as emotion-profile sums instead of vectors (extract/store.py).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import torch
 
 from emolake.extract import store
 from emolake.extract.capture import build_prompts, capture, encode, tokenizer_settings
+from emolake.extract.choices import STORES
 from emolake.extract.models.families import DEFAULT_NEURON
 from emolake.extract.models.loading import LoadedModel, load_model
 from emolake.extract.prompts import check_position, check_template, default_position, default_template
@@ -56,6 +58,7 @@ class ExtractSettings:
     dtype: str = "float32"  # compute dtype; activations are stored as float32
     chat: bool = False  # wrap each prompt in the tokenizer's chat template
     padding_side: str = "right"  # results do not depend on it (tested); recorded in tokenizer_settings
+    store: str = "vectors"  # vectors: every stimulus's activations; profiles: per-emotion count/sum/sumsq
 
     def resolved(self, loaded: LoadedModel) -> "ExtractSettings":
         """These settings with the model's default position and template filled in, and checked."""
@@ -115,11 +118,15 @@ def default_run_id(settings: ExtractSettings, loaded: LoadedModel) -> str:
         "dataset": settings.dataset, "split": settings.split,
         "template": settings.template, "position": settings.position, "limit": settings.limit,
         "emotions": sorted(settings.emotions) if settings.emotions else None,
+        # only a profiles run adds the key, so vectors runs keep the ids they had before `--store` existed
+        **({"store": settings.store} if settings.store != "vectors" else {}),
     }, sort_keys=True)
     model = _slug(loaded.name.rstrip("/").rsplit("/", 1)[-1])
     parts = [model, _slug(settings.dataset), _slug(settings.split or "all"), settings.position]
     if loaded.neuron != DEFAULT_NEURON:
         parts.append(_slug(loaded.neuron))
+    if settings.store != "vectors":
+        parts.append(settings.store)
     return "-".join(parts + [hashlib.sha256(key.encode()).hexdigest()[:10]])
 
 
@@ -140,7 +147,7 @@ def read_manifest(lake: Lake, run_id: str) -> dict | None:
 # Manifest fields that must match for a run to be resumed rather than refused.
 RESUME_KEYS = ("model", "weights_sha256", "tokenizer_sha256", "template", "position", "dataset", "split", "emotions",
                "limit", "stimuli_sha256", "batch_size", "chunk_size", "n_layers", "d_ff", "hook_point", "neuron",
-               "dtype", "tokenizer_settings")
+               "dtype", "tokenizer_settings", "store")
 
 
 def build_manifest(run_id: str, settings: ExtractSettings, loaded: LoadedModel, stimuli: Stimuli,
@@ -158,6 +165,7 @@ def build_manifest(run_id: str, settings: ExtractSettings, loaded: LoadedModel, 
         "stimuli_sha256": stimuli.sha256(), "n_stimuli": len(stimuli.ids), "n_layers": loaded.n_layers,
         "d_ff": loaded.d_ff, "package_versions": json.dumps(package_versions(), sort_keys=True),
         "code_version": code_version(), "created_at": datetime.now(timezone.utc), "finished_at": None,
+        "store": settings.store,
     }
 
 
@@ -180,6 +188,8 @@ def extract_run(lake: Lake, settings: ExtractSettings, loaded: LoadedModel | Non
         check_template(settings.template, settings.position)  # before the model loads
     if settings.batch_size < 1:
         raise BadInputError("batch size must be at least 1", column="batch_size", found=settings.batch_size)
+    if settings.store not in STORES:
+        raise BadInputError("unknown store", column="store", expected=" or ".join(STORES), found=settings.store)
     stimuli = select_stimuli(lake, settings.dataset, settings.split, settings.emotions, settings.limit)
     loaded = loaded or load_model(settings.model, settings.device, settings.dtype, settings.neuron)
     if loaded.neuron != settings.neuron:
@@ -200,6 +210,7 @@ def _extract_locked(lake: Lake, settings: ExtractSettings, loaded: LoadedModel, 
     manifest = build_manifest(run_id, settings, loaded, stimuli, chunk_size)
     previous = read_manifest(lake, run_id)
     if previous is not None:
+        previous = {**previous, "store": previous.get("store") or "vectors"}  # manifests from before --store
         changed = [k for k in RESUME_KEYS if previous.get(k) != manifest.get(k)]
         if changed:
             raise BadInputError(
@@ -215,7 +226,8 @@ def _extract_locked(lake: Lake, settings: ExtractSettings, loaded: LoadedModel, 
 
     n = len(stimuli.ids)
     chunks = [(k, range(start, min(start + chunk_size, n))) for k, start in enumerate(range(0, n, chunk_size))]
-    done = store.done_chunks(lake, run_id, loaded.n_layers)
+    done = store.done_chunks(lake, run_id, loaded.n_layers, settings.store)
+    labels = store.profile_labels(lake, settings.dataset) if settings.store == "profiles" else {}
     todo = [(k, rows) for k, rows in chunks if k not in done]
     done_before = n - sum(len(rows) for _, rows in todo)
     if on_start:
@@ -229,14 +241,18 @@ def _extract_locked(lake: Lake, settings: ExtractSettings, loaded: LoadedModel, 
                            padding_side=settings.padding_side)
         row_ids = ids if captured.tokens is None else list(np.repeat(np.array(ids, dtype=object), encoded.lengths()))
         with lake.transaction(f"{command} (chunk {k})") as txn:  # one commit per chunk, all its layers
-            for layer in range(loaded.n_layers):
-                table = store.activation_table(row_ids, captured.layer(layer), captured.tokens)
-                txn.write("activations", table, {"run_id": run_id, "layer": layer}, replace=False,
-                          part_name=store.chunk_name(k))
+            if settings.store == "profiles":
+                store.write_profile_chunk(txn, run_id, k, ids, row_ids,
+                                          [captured.layer(layer) for layer in range(loaded.n_layers)], labels)
+            else:
+                for layer in range(loaded.n_layers):
+                    table = store.activation_table(row_ids, captured.layer(layer), captured.tokens)
+                    txn.write("activations", table, {"run_id": run_id, "layer": layer}, replace=False,
+                              part_name=store.chunk_name(k))
         del captured
     manifest.update(status="complete", finished_at=datetime.now(timezone.utc))
     write_manifest(lake, manifest, command)
     return {"run_id": run_id, "status": "complete" if done_before == 0 else "resumed and complete",
             "n_stimuli": n, "chunks_written": len(todo), "chunks": len(chunks), "n_layers": loaded.n_layers,
             "d_ff": loaded.d_ff, "n_neurons": loaded.n_layers * loaded.d_ff, "model": loaded.name,
-            "position": settings.position, "neuron": loaded.neuron}
+            "position": settings.position, "neuron": loaded.neuron, "store": settings.store}

@@ -6,19 +6,27 @@ holding the layer's d_ff activations as one float32 list, BYTE_STREAM_SPLIT + zs
 files (one per layer) are one lake commit, so a chunk is finished when the lake holds it; a killed
 extraction leaves whole chunks only, and rerunning writes exactly the missing ones.
 The `activations` view (sql/20_extract.sql) unnests the lists into long form.
+
+`extract --store profiles` writes, per chunk ("part"), `profile_parts/run_id=R/layer=L/part-CCCCC.parquet`
+(per emotion: the count, sum and sum of squares of each unit's activation, float64) and
+`profile_stimuli/run_id=R/part-CCCCC.parquet` (the stimuli the part covers and the emotion each counted
+toward), in one commit. A stimulus counts toward its emotion exactly as the `emotion_profile` view over
+vectors counts it (single-label stimuli of the run's dataset), so the views that sum the parts
+(sql/31_rdms.sql) give the same profiles. Such a run has no per-stimulus vectors: readers of them
+(`read_activation_matrix`) refuse it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from emolake.warehouse.errors import NotFoundError
-from emolake.warehouse.lake import Lake, write_parquet_atomic
+from emolake.warehouse.errors import BadInputError, NotFoundError
+from emolake.warehouse.lake import Lake, LakeTransaction, write_parquet_atomic
 from emolake.warehouse.tables import TABLES
 
 
@@ -53,8 +61,14 @@ def write_activation_file(table: pa.Table, path: Path) -> None:
     write_parquet_atomic(table, path, **TABLES["activations"].write_options)
 
 
-def done_chunks(lake: Lake, run_id: str, n_layers: int) -> set[int]:
-    """Chunks the lake holds in every layer (committed; a killed writer's files do not count)."""
+def done_chunks(lake: Lake, run_id: str, n_layers: int, store: str = "vectors") -> set[int]:
+    """Chunks the lake holds in every layer (committed; a killed writer's files do not count).
+
+    A profiles chunk is done when its `profile_stimuli` file is live: it is committed with the chunk's
+    `profile_parts` files (a chunk of only multi-label stimuli has no emotion rows, so no such files)."""
+    if store == "profiles":
+        return {int(p.name.removeprefix("part-").removesuffix(".parquet"))
+                for p in lake.live_paths("profile_stimuli", f"run_id={run_id}")}
     names: dict[int, set[str]] = {}
     for path in lake.live_paths("activations", f"run_id={run_id}"):
         names.setdefault(int(path.parent.name.split("=", 1)[1]), set()).add(path.name)
@@ -65,8 +79,89 @@ def done_chunks(lake: Lake, run_id: str, n_layers: int) -> set[int]:
 def run_layers(lake: Lake, run_id: str) -> list[int]:
     layers = {int(p.parent.name.split("=", 1)[1]) for p in lake.live_paths("activations", f"run_id={run_id}")}
     if not layers:
+        if is_profiles_run(lake, run_id):
+            raise BadInputError(
+                f"run {run_id!r} stores emotion profiles (extract --store profiles), not one activation vector per "
+                "stimulus; re-extract it with `emolake extract ... --store vectors` for per-stimulus analyses",
+                column="store", expected="vectors", found="profiles")
         raise NotFoundError(f"no activations for run {run_id!r} in {lake.root}")
     return sorted(layers)
+
+
+def is_profiles_run(lake: Lake, run_id: str) -> bool:
+    """Whether the lake holds `run_id` as emotion profiles (`extract --store profiles`)."""
+    return bool(lake.live_files("profile_stimuli", f"run_id={run_id}"))
+
+
+def profile_labels(lake: Lake, dataset: str) -> dict[str, list[str]]:
+    """stimulus_id -> the emotions it counts toward, as the `emotion_profile` view over vectors joins them:
+    the dataset's rows with n_labels = 1 (one emotion; a stimulus id on several such rows counts once per row)."""
+    from emolake.warehouse.database import connect
+
+    with connect(lake) as con:
+        rows = con.execute("SELECT stimulus_id, emotion FROM stimuli WHERE dataset = ? AND n_labels = 1 "
+                           "ORDER BY stimulus_id, emotion", [dataset]).fetchall()
+    labels: dict[str, list[str]] = {}
+    for stimulus_id, emotion in rows:
+        labels.setdefault(stimulus_id, []).append(emotion)
+    return labels
+
+
+def profile_membership(row_ids: Sequence[str], labels: Mapping[str, Sequence[str]]) -> tuple[list[str], np.ndarray]:
+    """(emotions present, `[n_emotions, n_rows]` float64 multiplicity of each row in each emotion's sum)."""
+    emotions = sorted({e for sid in set(row_ids) for e in labels.get(sid, ())})
+    lookup = {e: k for k, e in enumerate(emotions)}
+    membership = np.zeros((len(emotions), len(row_ids)))  # [n_emotions, n_rows]
+    for row, sid in enumerate(row_ids):
+        for emotion in labels.get(sid, ()):
+            membership[lookup[emotion], row] += 1.0
+    return emotions, membership
+
+
+def profile_part_table(part: str, emotions: Sequence[str], membership: np.ndarray,
+                       values: np.ndarray) -> pa.Table:
+    """One layer's `profile_parts` rows: per emotion, count, sum and sum of squares of each unit.
+
+    `membership` [n_emotions, n_rows] from `profile_membership`; `values` [n_rows, d_ff] float32 activations,
+    summed in float64 (each float32 value is exact in float64; only the additions round)."""
+    wide = np.asarray(values, dtype=np.float64)  # [n_rows, d_ff]
+    sums = membership @ wide  # [n_emotions, d_ff]
+    sumsqs = membership @ (wide * wide)  # [n_emotions, d_ff]
+    d_ff = wide.shape[1]
+    offsets = pa.array(np.arange(0, (len(emotions) + 1) * d_ff, d_ff, dtype=np.int32))
+    return pa.table({
+        "part": pa.array([part] * len(emotions), pa.string()),
+        "emotion": pa.array(list(emotions), pa.string()),
+        "n_rows": pa.array(membership.sum(axis=1).astype(np.int64)),
+        "value_sum": pa.ListArray.from_arrays(offsets, pa.array(sums.reshape(-1))),
+        "value_sumsq": pa.ListArray.from_arrays(offsets, pa.array(sumsqs.reshape(-1))),
+    }, schema=TABLES["profile_parts"].schema)
+
+
+def profile_stimuli_table(part: str, stimulus_ids: Sequence[str], row_ids: Sequence[str],
+                          labels: Mapping[str, Sequence[str]]) -> pa.Table:
+    """The `profile_stimuli` rows of a part: each stimulus once per emotion it counted toward (NULL: none)."""
+    rows_per_stimulus: dict[str, int] = {}
+    for sid in row_ids:
+        rows_per_stimulus[sid] = rows_per_stimulus.get(sid, 0) + 1
+    rows = [{"part": part, "stimulus_id": sid, "emotion": emotion, "n_rows": rows_per_stimulus.get(sid, 0)}
+            for sid in stimulus_ids for emotion in (labels.get(sid) or [None])]
+    return pa.Table.from_pylist(rows, schema=TABLES["profile_stimuli"].schema)
+
+
+def write_profile_chunk(txn: LakeTransaction, run_id: str, chunk: int, stimulus_ids: Sequence[str],
+                        row_ids: Sequence[str], layers: Sequence[np.ndarray],
+                        labels: Mapping[str, Sequence[str]]) -> None:
+    """Stage one chunk of a profiles run: a `profile_parts` file per layer (`layers[l]`: [n_rows, d_ff]
+    float32) and the `profile_stimuli` file recording the stimuli it covers, all in `txn`'s one commit."""
+    part = chunk_name(chunk)
+    emotions, membership = profile_membership(row_ids, labels)
+    if emotions:
+        for layer, values in enumerate(layers):
+            txn.write("profile_parts", profile_part_table(part, emotions, membership, values),
+                      {"run_id": run_id, "layer": layer}, replace=False, part_name=part)
+    txn.write("profile_stimuli", profile_stimuli_table(part, stimulus_ids, row_ids, labels), {"run_id": run_id},
+              replace=False, part_name=part)
 
 
 def read_activation_matrix(lake: Lake, run_id: str, layers: Sequence[int] | None = None) -> tuple[list[str], np.ndarray]:
@@ -97,3 +192,37 @@ def read_activation_matrix(lake: Lake, run_id: str, layers: Sequence[int] | None
             raise NotFoundError(f"run {run_id!r}: layer {layer} holds other stimuli than layer {layers[0]}")
         matrix[:, j * d_ff:(j + 1) * d_ff] = values.reshape(n_rows, d_ff)
     return ids or [], matrix if matrix is not None else np.empty((0, 0), np.float32)
+
+
+def read_profile_sums(lake: Lake, run_id: str) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """(emotions, counts `[n_emotions]`, sums `[n_emotions, n_layers * d_ff]` float64) of a profiles run,
+    added up over its parts; column j is neuron j. The `profile_sums` view's numbers, read with pyarrow."""
+    by_layer: dict[int, list[Path]] = {}
+    for path in lake.live_paths("profile_parts", f"run_id={run_id}"):
+        by_layer.setdefault(int(path.parent.name.split("=", 1)[1]), []).append(path)
+    if not by_layer:
+        raise NotFoundError(f"no emotion profiles for run {run_id!r} in {lake.root}")
+    layers = sorted(by_layer)
+    if layers != list(range(len(layers))):
+        raise NotFoundError(f"run {run_id!r}: profile_parts hold layers {layers}", expected="layers 0..n-1")
+    counts: dict[str, int] | None = None
+    blocks = []
+    for layer in layers:
+        table = pa.concat_tables(pq.read_table(p, columns=["emotion", "n_rows", "value_sum"]) for p in by_layer[layer])
+        emotions = table.column("emotion").to_pylist()
+        n_rows = table.column("n_rows").to_numpy()
+        values = table.column("value_sum").combine_chunks().values.to_numpy(zero_copy_only=False)
+        d_ff = len(values) // max(len(emotions), 1)
+        values = values.reshape(len(emotions), d_ff)  # [n_part_rows, d_ff]
+        layer_counts: dict[str, int] = {}
+        layer_sums: dict[str, np.ndarray] = {}
+        for row, emotion in enumerate(emotions):
+            layer_counts[emotion] = layer_counts.get(emotion, 0) + int(n_rows[row])
+            layer_sums[emotion] = layer_sums[emotion] + values[row] if emotion in layer_sums else values[row].copy()
+        if counts is None:
+            counts = layer_counts
+        elif layer_counts != counts:
+            raise NotFoundError(f"run {run_id!r}: layer {layer} counts other stimuli than layer {layers[0]}")
+        blocks.append(np.stack([layer_sums[e] for e in sorted(counts)]))
+    names = sorted(counts or {})
+    return names, np.array([counts[e] for e in names], dtype=np.int64), np.concatenate(blocks, axis=1)

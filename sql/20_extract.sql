@@ -5,7 +5,8 @@
 CREATE OR REPLACE VIEW runs AS
 SELECT run_id, run_set, status, source, model, model_class, weights_sha256, tokenizer, tokenizer_settings,
        template, position, hook_point, dtype, neuron, tokenizer_sha256, device, batch_size, chunk_size, seed, dataset, split, emotions,
-       "limit", stimuli_sha256, n_stimuli, n_layers, d_ff, package_versions, code_version, created_at, finished_at
+       "limit", stimuli_sha256, n_stimuli, n_layers, d_ff, package_versions, code_version, created_at, finished_at,
+       coalesce(store, 'vectors') AS store  -- what the run kept: 'vectors' (activations) or 'profiles' (profile_parts)
 FROM read_parquet('runs/*/*.parquet', hive_partitioning = true, hive_types = {'run_id': VARCHAR},
                   union_by_name = true)  -- manifests written before a column existed read it as NULL
 WHERE run_id <> '_empty'
@@ -28,6 +29,22 @@ FROM (
            unnest(range(len(activation))) AS unit, unnest(activation) AS value
     FROM activation_vectors
 );
+
+-- profile_parts: one row per profiles run (`extract --store profiles`), layer, part and emotion: the count of
+-- activation rows summed and the layer's d_ff sums and sums of squares (DOUBLE[], unit = list index - 1), as stored.
+CREATE OR REPLACE VIEW profile_parts AS
+SELECT run_id, layer, part, emotion, n_rows, value_sum, value_sumsq
+FROM read_parquet('profile_parts/*/*/*.parquet', hive_partitioning = true,
+                  hive_types = {'run_id': VARCHAR, 'layer': INTEGER})
+WHERE run_id <> '_empty'
+  AND _lake_path(filename, 4) IN (SELECT path FROM _live_files WHERE table_name = 'profile_parts');
+
+-- profile_stimuli: one row per stimulus of a profiles run and emotion it counted toward (NULL: none), with the part covering it.
+CREATE OR REPLACE VIEW profile_stimuli AS
+SELECT run_id, part, stimulus_id, emotion, n_rows
+FROM read_parquet('profile_stimuli/*/*.parquet', hive_partitioning = true, hive_types = {'run_id': VARCHAR})
+WHERE run_id <> '_empty'
+  AND _lake_path(filename, 3) IN (SELECT path FROM _live_files WHERE table_name = 'profile_stimuli');
 
 -- release_accuracy: released unablated emotion-inference accuracy, one row per run (seed) and emotion.
 CREATE OR REPLACE VIEW release_accuracy AS

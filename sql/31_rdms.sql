@@ -3,13 +3,41 @@
 -- (stimuli.n_labels = 1); multi-label stimuli are left out of every profile, so no stimulus
 -- counts towards two emotions. Neutral is kept in emotion_profile and dropped from the RDMs.
 
--- emotion_profile: one row per run, emotion and neuron: the mean activation over the emotion's single-label stimuli in the run's dataset.
-CREATE OR REPLACE VIEW emotion_profile AS
-SELECT a.run_id, s.emotion, a.neuron, a.layer, a.unit, avg(a.value) AS value, count(*) AS n_stimuli
+-- A run keeps either every stimulus's vector (`activations`) or, with `extract --store profiles`, only
+-- the per-emotion count, sum and sum of squares (`profile_parts`, whose rows were counted with this
+-- same policy at extraction); the views below read both forms and give the same profiles.
+
+-- profile_sums: one row per profiles run, emotion and neuron: count, sum and sum of squares (DOUBLE) of the activation over
+-- the emotion's single-label stimuli, added up over the run's parts (each part covers other stimuli: profile_stimuli).
+CREATE OR REPLACE VIEW profile_sums AS
+SELECT run_id, emotion, layer * d_ff + unit AS neuron, layer, unit, CAST(sum(n_rows) AS BIGINT) AS n_rows,
+       sum(part_sum) AS value_sum, sum(part_sumsq) AS value_sumsq
+FROM (
+    SELECT run_id, emotion, layer, n_rows, len(value_sum) AS d_ff, unnest(range(len(value_sum))) AS unit,
+           unnest(value_sum) AS part_sum, unnest(value_sumsq) AS part_sumsq
+    FROM profile_parts
+)
+GROUP BY run_id, emotion, layer, d_ff, unit;
+
+-- emotion_profile_spread: one row per run, emotion and neuron: the mean activation over the emotion's single-label stimuli,
+-- its sample standard deviation (NULL for one stimulus) and the count: from the vectors, or from the sums of a profiles run.
+CREATE OR REPLACE VIEW emotion_profile_spread AS
+SELECT a.run_id, s.emotion, a.neuron, a.layer, a.unit, avg(a.value) AS value, stddev_samp(a.value) AS std,
+       count(*) AS n_stimuli
 FROM activations a
 JOIN runs r ON r.run_id = a.run_id
 JOIN stimuli s ON s.dataset = r.dataset AND s.stimulus_id = a.stimulus_id AND s.n_labels = 1
-GROUP BY a.run_id, s.emotion, a.neuron, a.layer, a.unit;
+GROUP BY a.run_id, s.emotion, a.neuron, a.layer, a.unit
+UNION ALL
+SELECT run_id, emotion, neuron, layer, unit, value_sum / n_rows AS value,
+       CASE WHEN n_rows > 1 THEN sqrt(greatest(value_sumsq - value_sum * value_sum / n_rows, 0) / (n_rows - 1)) END AS std,
+       n_rows AS n_stimuli
+FROM profile_sums;
+
+-- emotion_profile: one row per run, emotion and neuron: the mean activation over the emotion's single-label stimuli in the run's dataset.
+CREATE OR REPLACE VIEW emotion_profile AS
+SELECT run_id, emotion, neuron, layer, unit, value, n_stimuli
+FROM emotion_profile_spread;
 
 -- model_rdm: one row per run set, emotion pair (emotion_a < emotion_b) and metric: each run's RDM of profiles, averaged over the run set.
 -- Profiles become one list per run and emotion (ordered by neuron); correlation distance is

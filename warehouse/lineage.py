@@ -33,14 +33,18 @@ def snapshot(lake: Lake, inputs: Iterable[tuple[str, str]]) -> pa.Table:
 
 
 def run_set_inputs(lake: Lake, run_set: str) -> list[tuple[str, str]]:
-    """What a run set's emotion profiles read: each run's manifest, activations and stimuli."""
+    """What a run set's emotion profiles read: each run's manifest, activations (or, for a profiles run,
+    its profile sums) and stimuli."""
     from .database import connect
 
     with connect(lake) as con:
-        runs = con.execute("SELECT run_id, dataset FROM runs WHERE run_set = ? ORDER BY run_id", [run_set]).fetchall()
+        runs = con.execute("SELECT run_id, dataset, store FROM runs WHERE run_set = ? ORDER BY run_id",
+                           [run_set]).fetchall()
     inputs = []
-    for run_id, dataset in runs:
-        inputs += [("runs", f"run_id={run_id}"), ("activations", f"run_id={run_id}"), ("stimuli", f"dataset={dataset}")]
+    for run_id, dataset, store in runs:
+        data = ["profile_parts", "profile_stimuli"] if store == "profiles" else ["activations"]
+        inputs += [("runs", f"run_id={run_id}"), *((t, f"run_id={run_id}") for t in data),
+                   ("stimuli", f"dataset={dataset}")]
     return inputs
 
 

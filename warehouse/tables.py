@@ -207,6 +207,40 @@ register(_spec(
     ACTIVATION_WRITE_OPTIONS,
 ))
 
+# `extract --store profiles` (issue 14): per part of a run (a disjoint set of stimuli, recorded in
+# `profile_stimuli`), per layer and emotion, the count, sum and sum of squares of each unit's
+# activation in float64, instead of every stimulus's vector. Parts of one run add up (resumed
+# chunks, shards); the views sum them (sql/31_rdms.sql).
+PROFILE_WRITE_OPTIONS = {
+    "use_dictionary": ["emotion", "part"],
+    "column_encoding": {"value_sum.list.element": "BYTE_STREAM_SPLIT", "value_sumsq.list.element": "BYTE_STREAM_SPLIT"},
+    "compression": "zstd",
+    "compression_level": 3,
+}
+
+register(_spec(
+    "profile_parts", {"run_id": pa.string(), "layer": pa.int32()}, {
+        "part": pa.string(),  # the part (chunk) file name; profile_stimuli lists the stimuli it covers
+        "emotion": pa.string(),
+        "n_rows": pa.int64(),  # activation rows summed: stimuli (tokens, for position 'all') of the emotion
+        "value_sum": pa.list_(pa.float64()),  # [d_ff] sum of the float32 activations, accumulated in float64
+        "value_sumsq": pa.list_(pa.float64()),  # [d_ff] sum of their squares
+    },
+    "One row per run, layer, part and emotion: count, sum and sum of squares of each unit's activation over "
+    "the part's single-label stimuli of the emotion (`extract --store profiles`).",
+    PROFILE_WRITE_OPTIONS,
+))
+
+register(_spec(
+    "profile_stimuli", {"run_id": pa.string()}, {
+        "part": pa.string(), "stimulus_id": pa.string(),
+        "emotion": pa.string(),  # the emotion it was counted toward; NULL = counted toward none (multi-label)
+        "n_rows": pa.int32(),  # activation rows it contributed (1; tokens for position 'all')
+    },
+    "One row per stimulus (and emotion it counted toward) of a profiles run: which part covers it, so that "
+    "parts are disjoint and every stimulus is counted once.",
+))
+
 register(_spec(
     "runs", {"run_id": pa.string()}, {
         "run_set": pa.string(), "status": pa.string(), "source": pa.string(),
@@ -221,6 +255,7 @@ register(_spec(
         "package_versions": pa.string(),  # JSON
         "code_version": pa.string(), "created_at": pa.timestamp("us", tz="UTC"),
         "finished_at": pa.timestamp("us", tz="UTC"),
+        "store": pa.string(),  # 'vectors' (activations) or 'profiles' (profile_parts); NULL = vectors (older runs)
     },
     "One manifest row per extraction run (or released set of activations): everything needed to redo it.",
 ))
