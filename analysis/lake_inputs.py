@@ -116,6 +116,8 @@ def emotion_profiles(lake: Lake, run_set: str) -> Profiles:
             elif run_emotions != emotions:
                 raise BadInputError(f"run set {run_set!r}: run {run['run_id']!r} covers other emotions than the "
                                     "first run", expected=emotions, found=run_emotions)
+            if not emotions:
+                raise NotFoundError(f"run {run['run_id']!r} has no single-label stimuli of an emotion")
             values.append(sums[kept] / counts[kept, None])  # [n_emotions, n_neurons]
             continue
         labels = _labels(lake, run["dataset"])

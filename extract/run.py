@@ -250,6 +250,8 @@ def _extract_locked(lake: Lake, settings: ExtractSettings, loaded: LoadedModel, 
                     txn.write("activations", table, {"run_id": run_id, "layer": layer}, replace=False,
                               part_name=store.chunk_name(k))
         del captured
+    if settings.store == "profiles":
+        store.merge_profile_parts(lake, run_id, command)  # one file per layer: rows per emotion, not per part
     manifest.update(status="complete", finished_at=datetime.now(timezone.utc))
     write_manifest(lake, manifest, command)
     return {"run_id": run_id, "status": "complete" if done_before == 0 else "resumed and complete",

@@ -64,11 +64,11 @@ def write_activation_file(table: pa.Table, path: Path) -> None:
 def done_chunks(lake: Lake, run_id: str, n_layers: int, store: str = "vectors") -> set[int]:
     """Chunks the lake holds in every layer (committed; a killed writer's files do not count).
 
-    A profiles chunk is done when its `profile_stimuli` file is live: it is committed with the chunk's
-    `profile_parts` files (a chunk of only multi-label stimuli has no emotion rows, so no such files)."""
+    A profiles chunk is done when `profile_stimuli` lists its part: its rows are committed with the chunk's
+    `profile_parts` files (a chunk of only multi-label stimuli has no emotion rows, so no such files) and
+    keep their part when `merge_profile_parts` merges the files."""
     if store == "profiles":
-        return {int(p.name.removeprefix("part-").removesuffix(".parquet"))
-                for p in lake.live_paths("profile_stimuli", f"run_id={run_id}")}
+        return {int(part.removeprefix("part-").removesuffix(".parquet")) for part in profile_parts_done(lake, run_id)}
     names: dict[int, set[str]] = {}
     for path in lake.live_paths("activations", f"run_id={run_id}"):
         names.setdefault(int(path.parent.name.split("=", 1)[1]), set()).add(path.name)
@@ -192,6 +192,49 @@ def read_activation_matrix(lake: Lake, run_id: str, layers: Sequence[int] | None
             raise NotFoundError(f"run {run_id!r}: layer {layer} holds other stimuli than layer {layers[0]}")
         matrix[:, j * d_ff:(j + 1) * d_ff] = values.reshape(n_rows, d_ff)
     return ids or [], matrix if matrix is not None else np.empty((0, 0), np.float32)
+
+
+def profile_parts_done(lake: Lake, run_id: str) -> set[str]:
+    """The parts (chunk file names) whose stimuli a profiles run holds, from `profile_stimuli`'s rows."""
+    paths = lake.live_paths("profile_stimuli", f"run_id={run_id}")
+    return {part for p in paths for part in pq.read_table(p, columns=["part"]).column("part").unique().to_pylist()}
+
+
+def merge_profile_parts(lake: Lake, run_id: str, command: str) -> int:
+    """Replace a profiles run's part files by one per layer, in one commit: per emotion, the parts'
+    counts and sums added (float64, in part order). `profile_stimuli`'s rows keep the part that
+    counted each stimulus, so resume and the coverage record are unchanged. Returns the number of
+    files merged away (0: nothing to merge). Files shrink from parts x emotions rows to emotions rows."""
+    by_layer: dict[str, list[Path]] = {}
+    for f in lake.live_files("profile_parts", f"run_id={run_id}"):
+        by_layer.setdefault(f.partition, []).append(lake.root / f.path)
+    stimuli = lake.live_paths("profile_stimuli", f"run_id={run_id}")
+    if all(len(paths) <= 1 for paths in by_layer.values()) and len(stimuli) <= 1:
+        return 0
+    with lake.transaction(f"{command} (merge profile parts)") as txn:
+        for partition, paths in sorted(by_layer.items()):
+            table = pa.concat_tables(pq.read_table(p) for p in paths)  # paths sorted: part order
+            emotions = sorted(set(table.column("emotion").to_pylist()))
+            index = np.searchsorted(emotions, table.column("emotion").to_numpy(zero_copy_only=False))
+            d_ff = len(table.column("value_sum")[0])
+            counts = np.zeros(len(emotions), dtype=np.int64)
+            np.add.at(counts, index, table.column("n_rows").to_numpy())
+            merged = {}
+            for column in ("value_sum", "value_sumsq"):
+                values = table.column(column).combine_chunks().values.to_numpy(zero_copy_only=False)
+                total = np.zeros((len(emotions), d_ff))  # [n_emotions, d_ff]
+                for row, row_values in enumerate(values.reshape(table.num_rows, d_ff)):
+                    total[index[row]] += row_values
+                merged[column] = total
+            offsets = pa.array(np.arange(0, (len(emotions) + 1) * d_ff, d_ff, dtype=np.int32))
+            out = pa.table({
+                "part": pa.array(["merged"] * len(emotions), pa.string()), "emotion": pa.array(emotions, pa.string()),
+                "n_rows": pa.array(counts),
+                **{c: pa.ListArray.from_arrays(offsets, pa.array(v.reshape(-1))) for c, v in merged.items()},
+            }, schema=TABLES["profile_parts"].schema)
+            txn.write("profile_parts", out, {"run_id": run_id, "layer": int(partition.rsplit("=", 1)[1])})
+        txn.write("profile_stimuli", pa.concat_tables(pq.read_table(p) for p in stimuli), {"run_id": run_id})
+    return sum(len(paths) for paths in by_layer.values()) + len(stimuli)
 
 
 def read_profile_sums(lake: Lake, run_id: str) -> tuple[list[str], np.ndarray, np.ndarray]:

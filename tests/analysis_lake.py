@@ -107,3 +107,25 @@ def write_synthetic(
                 table = activation_table(sids, matrix[:, layer * d_ff:(layer + 1) * d_ff])
                 txn.write("activations", table, {"run_id": run_id, "layer": layer})
     return Synthetic(emotions, attributes, profiles, run_ids, run_set, study, d_ff, n_layers)
+
+
+def write_profiles_copy(lake: Lake, run_id: str, run_set: str, parts: int = 2) -> str:
+    """Run `run_id`'s vectors stored again as a profiles run (`extract --store profiles`'s tables), in `parts`
+    parts over disjoint stimuli; returns the new run id (`<run_set>-seed0`)."""
+    from emolake.extract.store import profile_labels, read_activation_matrix, write_profile_chunk
+    from emolake.warehouse.database import query
+
+    manifest = query(lake, f"SELECT * EXCLUDE (run_id) FROM runs WHERE run_id = '{run_id}'").to_pylist()[0]
+    new_id = f"{run_set}-seed0"
+    ids, matrix = read_activation_matrix(lake, run_id)  # [n_stimuli, n_neurons]
+    labels = profile_labels(lake, manifest["dataset"])
+    d_ff = manifest["d_ff"]
+    with lake.transaction("synthetic profiles run") as txn:
+        row = {**manifest, "run_set": run_set, "store": "profiles"}
+        txn.write("runs", pa.Table.from_pylist([row], schema=TABLES["runs"].schema), {"run_id": new_id})
+        for part, rows in enumerate(np.array_split(np.arange(len(ids)), parts)):
+            part_ids = [ids[i] for i in rows]
+            write_profile_chunk(txn, new_id, part, part_ids, part_ids,
+                                [matrix[rows, layer * d_ff:(layer + 1) * d_ff] for layer in range(manifest["n_layers"])],
+                                labels)
+    return new_id

@@ -17,12 +17,11 @@ import pyarrow as pa
 import pytest
 from click.testing import CliRunner
 
-from conftest import tree_hashes
 from emolake.analysis.rsa import run_rsa
 from emolake.analysis.searchlight import run_searchlight
 from emolake.extract.models.loading import LoadedModel, load_model
 from emolake.extract.run import ExtractSettings, extract_run
-from emolake.extract.store import read_activation_matrix, read_profile_sums
+from emolake.extract.store import merge_profile_parts, read_activation_matrix, read_profile_sums
 from emolake.warehouse.database import query
 from emolake.warehouse.errors import BadInputError
 from emolake.warehouse.lake import Lake
@@ -88,7 +87,7 @@ def profile_rows(lake: Lake, view: str, run_id: str, columns: str) -> pa.Table:
                        "ORDER BY emotion, neuron")
 
 
-@pytest.mark.parametrize("model", ["minilm", "llama"])
+@pytest.mark.parametrize("model", [pytest.param("minilm", marks=pytest.mark.slow), "llama"])  # MiniLM: 9,216 neurons
 def test_a_profiles_run_gives_the_vectors_runs_emotion_profile_and_analyses(lake, model, request):
     loaded = request.getfixturevalue(model)
     labels = write_inputs(lake)
@@ -153,10 +152,15 @@ def test_multi_label_and_position_all_count_as_over_vectors(lake, llama):
     assert len(covered) == len({r["stimulus_id"] for r in covered}) == 23  # each stimulus in one part, once
     assert {r["stimulus_id"]: r["emotion"] for r in covered}["multi-0"] is None
     assert len({r["part"] for r in covered}) == 4  # 23 stimuli in chunks of 7
+    # the finished run's 4 parts are merged into one file per layer (and one stimuli record)
+    assert [f.partition for f in lake.live_files("profile_parts", f"run_id={runs['profiles']}")] == \
+        [f"run_id={runs['profiles']}/layer={layer}" for layer in range(llama.n_layers)]
+    assert len(lake.live_files("profile_stimuli", f"run_id={runs['profiles']}")) == 1
 
 
 def test_a_resumed_profiles_run_equals_an_uninterrupted_one(tmp_path, llama):
-    """Interrupted after its second chunk, rerun: the same parts, each stimulus once, the same profiles."""
+    """Interrupted after its second chunk (and its parts merged, as a finished run's are), rerun: only the
+    missing chunks are written, each stimulus once, and the lake holds what an uninterrupted run writes."""
     lakes = {name: Lake(tmp_path / name) for name in ("resumed", "clean")}
     for lake in lakes.values():
         lake.init()
@@ -173,11 +177,16 @@ def test_a_resumed_profiles_run_equals_an_uninterrupted_one(tmp_path, llama):
         extract_run(lakes["resumed"], settings, loaded=llama, on_progress=interrupt)
     assert len(lakes["resumed"].live_files("profile_stimuli")) == 2
     assert query(lakes["resumed"], "SELECT status FROM runs").column(0).to_pylist() == ["running"]
+    run_id = query(lakes["resumed"], "SELECT run_id FROM runs").column(0)[0].as_py()
+    assert merge_profile_parts(lakes["resumed"], run_id, "test") == 2 * llama.n_layers + 2
     summary = extract_run(lakes["resumed"], settings, loaded=llama)
     assert summary["status"] == "resumed and complete" and summary["chunks_written"] == 2
     extract_run(lakes["clean"], settings, loaded=llama)
-    for table in ("profile_parts", "profile_stimuli"):
-        assert tree_hashes(lakes["resumed"].root / table) == tree_hashes(lakes["clean"].root / table)
+    for view, order in (("profile_parts", "layer, emotion"), ("profile_stimuli", "stimulus_id, emotion")):
+        sql = f"SELECT * FROM {view} ORDER BY {order}"
+        assert query(lakes["resumed"], sql).to_pylist() == query(lakes["clean"], sql).to_pylist(), view
+    assert query(lakes["clean"], "SELECT count(*), count(DISTINCT stimulus_id) FROM profile_stimuli").to_pylist() == \
+        [{"count_star()": 23, "count(DISTINCT stimulus_id)": 23}]
     sql = "SELECT emotion, neuron, value, n_stimuli FROM emotion_profile ORDER BY emotion, neuron"
     assert query(lakes["resumed"], sql).to_pylist() == query(lakes["clean"], sql).to_pylist()
     assert extract_run(lakes["resumed"], settings, loaded=llama)["status"] == "already complete"
@@ -191,7 +200,8 @@ def test_parts_from_disjoint_stimuli_add_up_to_the_whole(lake, llama):
                                               store="profiles"), loaded=llama)["run_id"]
     chunked = extract_run(lake, ExtractSettings(model=llama.name, dataset="toy", batch_size=1, chunk_size=5,
                                                 store="profiles", run_id="chunked"), loaded=llama)["run_id"]
-    assert len(lake.live_files("profile_stimuli", f"run_id={chunked}")) == 5
+    parts = query(lake, f"SELECT count(DISTINCT part) FROM profile_stimuli WHERE run_id = '{chunked}'")
+    assert parts.column(0)[0].as_py() == 5
     a, b = read_profile_sums(lake, whole), read_profile_sums(lake, chunked)
     assert a[0] == b[0] and a[1].tolist() == b[1].tolist()
     np.testing.assert_allclose(a[2], b[2], rtol=REL_TOL, atol=ABS_TOL)

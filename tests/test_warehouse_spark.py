@@ -30,7 +30,7 @@ from emolake.warehouse.lake import Lake
 from emolake.warehouse.spark import COMMIT_LOG_VIEWS, SparkSQLError, register_lake, register_sources, source_view, spark_views, table_files
 from emolake.warehouse.tables import TABLES
 
-from analysis_lake import ATTRIBUTES, write_synthetic
+from analysis_lake import ATTRIBUTES, write_profiles_copy, write_synthetic
 
 # every view of sql/ but the commit log's own (Spark's sources hold only committed files already)
 VIEWS = [name for _, text in sql_files() for name in re.findall(r"CREATE OR REPLACE VIEW (\w+)", text)
@@ -137,6 +137,7 @@ def full_lake(tmp_path_factory) -> Lake:
     b = write_synthetic(lake, n_emotions=6, units=5, seed=1, run_set="toy-b", study=s.study)
     run_rsa(lake, b.study, b.run_set, n_perm=20, n_boot=10, seed=0, progress=False)
     compare_run_sets(lake, [s.run_set, b.run_set], s.study, n_boot=20, seed=0, progress=False)
+    write_profiles_copy(lake, s.run_ids[0], "toy-profiles")  # `extract --store profiles`'s tables
     return lake
 
 

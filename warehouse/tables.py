@@ -210,7 +210,8 @@ register(_spec(
 # `extract --store profiles` (issue 14): per part of a run (a disjoint set of stimuli, recorded in
 # `profile_stimuli`), per layer and emotion, the count, sum and sum of squares of each unit's
 # activation in float64, instead of every stimulus's vector. Parts of one run add up (resumed
-# chunks, shards); the views sum them (sql/31_rdms.sql).
+# chunks, shards); the views sum them (sql/31_rdms.sql), and a finished run's parts are merged
+# into one file per layer (extract.store.merge_profile_parts).
 PROFILE_WRITE_OPTIONS = {
     "use_dictionary": ["emotion", "part"],
     "column_encoding": {"value_sum.list.element": "BYTE_STREAM_SPLIT", "value_sumsq.list.element": "BYTE_STREAM_SPLIT"},
@@ -220,7 +221,7 @@ PROFILE_WRITE_OPTIONS = {
 
 register(_spec(
     "profile_parts", {"run_id": pa.string(), "layer": pa.int32()}, {
-        "part": pa.string(),  # the part (chunk) file name; profile_stimuli lists the stimuli it covers
+        "part": pa.string(),  # the part (chunk) file name, or 'merged' once a run's parts are added up into one
         "emotion": pa.string(),
         "n_rows": pa.int64(),  # activation rows summed: stimuli (tokens, for position 'all') of the emotion
         "value_sum": pa.list_(pa.float64()),  # [d_ff] sum of the float32 activations, accumulated in float64
