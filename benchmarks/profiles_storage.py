@@ -5,9 +5,9 @@ all-MiniLM-L6-v2 (default template, mask read-out, default chunk size) twice, as
 profiles, and measures the bytes of each run's committed files: `activations` for vectors,
 `profile_parts` + `profile_stimuli` for profiles. It checks that both give the same
 `emotion_profile`, then states the arithmetic for the full split (`--full-n`, 5,427 stimuli):
-vectors grow with the stimuli; profiles grow with the parts (one per chunk, up to 28 emotion rows
-per layer each) plus one small `profile_stimuli` row per stimulus. `--full` also extracts the
-whole split as profiles and measures it.
+vectors grow with the stimuli; a finished profiles run holds one merged file per layer (one row per
+emotion: 28 on the full split) plus one small `profile_stimuli` row per stimulus. `--full` also
+extracts the whole split as profiles and measures it.
 
     python benchmarks/profiles_storage.py [--n 500] [--full] [--data ../shared/data] [--lake DIR]
 """
@@ -100,17 +100,17 @@ def main() -> None:
     print(f"| profiles (total) | {prof_bytes:,} | {prof_bytes / n:,.1f} | {seconds['profiles']:.1f} |")
     print(f"ratio vectors / profiles at n = {n}: {vec_bytes / prof_bytes:,.1f}x")
 
-    # the full split by arithmetic: vectors per stimulus x N; profiles: parts x (28 emotion rows per part) + stimuli rows
+    # the full split by arithmetic: vectors per stimulus x N; profiles: 28 emotion rows (all layers) + stimuli rows
     full_n = args.full_n
     full_parts = math.ceil(full_n / manifest["chunk_size"])
-    per_emotion_part = sizes["profiles"]["profile_parts"] / (emotions * parts)  # bytes per emotion row-set, all layers
+    per_emotion = sizes["profiles"]["profile_parts"] / emotions  # bytes of one emotion's rows, all layers
     stimuli_per = sizes["profiles"]["profile_stimuli"] / n
     vec_full = vec_bytes / n * full_n
-    prof_full = full_parts * 28 * per_emotion_part + stimuli_per * full_n
-    print(f"full split ({full_n:,} stimuli, {full_parts} parts of {manifest['chunk_size']}): vectors "
-          f"{vec_bytes / n:,.1f} x {full_n:,} = {vec_full / 1e6:,.1f} MB; profiles {full_parts} x 28 x "
-          f"{per_emotion_part:,.0f} + {stimuli_per:.1f} x {full_n:,} = {prof_full / 1e6:,.2f} MB; "
-          f"ratio {vec_full / prof_full:,.0f}x")
+    prof_full = 28 * per_emotion + stimuli_per * full_n
+    print(f"full split ({full_n:,} stimuli, written in {full_parts} parts of {manifest['chunk_size']}, merged at the "
+          f"end): vectors {vec_bytes / n:,.1f} x {full_n:,} = {vec_full / 1e6:,.1f} MB; profiles 28 x "
+          f"{per_emotion:,.0f} + {stimuli_per:.1f} x {full_n:,} = {prof_full / 1e6:,.2f} MB "
+          f"({prof_full / full_n:,.0f} bytes / stimulus); ratio {vec_full / prof_full:,.0f}x")
     if args.full:
         run_id, wall = extract(lake, loaded, "profiles", None)
         measured = run_bytes(lake, run_id, TABLES["profiles"])
