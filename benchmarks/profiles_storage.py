@@ -1,7 +1,7 @@
 """Storage of `extract --store profiles` vs full vectors: bytes per stimulus on GoEmotions test.
 
 Ingests GoEmotions into a fresh lake, extracts the first `--n` test stimuli with the bundled
-all-MiniLM-L6-v2 (default template, mask read-out, default chunk size) twice, as vectors and as
+all-MiniLM-L6-v2 (its default template and mean read-out, default chunk size) twice, as vectors and as
 profiles, and measures the bytes of each run's committed files: `activations` for vectors,
 `profile_parts` + `profile_stimuli` for profiles. It checks that both give the same
 `emotion_profile`, then states the arithmetic for the full split (`--full-n`, 5,427 stimuli):
