@@ -202,18 +202,23 @@ def profile_parts_done(lake: Lake, run_id: str) -> set[str]:
 
 def merge_profile_parts(lake: Lake, run_id: str, command: str) -> int:
     """Replace a profiles run's part files by one per layer, in one commit: per emotion, the parts'
-    counts and sums added (float64, in part order). `profile_stimuli`'s rows keep the part that
-    counted each stimulus, so resume and the coverage record are unchanged. Returns the number of
-    files merged away (0: nothing to merge). Files shrink from parts x emotions rows to emotions rows."""
+    counts and sums added in float64, an earlier merge's file first and then the parts in chunk
+    order, so a run merged, resumed and merged again adds in the order of a run merged once.
+    `profile_stimuli`'s rows keep the part that counted each stimulus, so resume and the coverage
+    record are unchanged. Returns the number of files merged away (0: nothing to merge). Files
+    shrink from parts x emotions rows to emotions rows."""
+    def merged_first(path: Path) -> tuple[bool, str]:
+        return not path.name.startswith("part-merged-"), path.name
+
     by_layer: dict[str, list[Path]] = {}
     for f in lake.live_files("profile_parts", f"run_id={run_id}"):
         by_layer.setdefault(f.partition, []).append(lake.root / f.path)
-    stimuli = lake.live_paths("profile_stimuli", f"run_id={run_id}")
+    stimuli = sorted(lake.live_paths("profile_stimuli", f"run_id={run_id}"), key=merged_first)
     if all(len(paths) <= 1 for paths in by_layer.values()) and len(stimuli) <= 1:
         return 0
     with lake.transaction(f"{command} (merge profile parts)") as txn:
         for partition, paths in sorted(by_layer.items()):
-            table = pa.concat_tables(pq.read_table(p) for p in paths)  # paths sorted: part order
+            table = pa.concat_tables(pq.read_table(p) for p in sorted(paths, key=merged_first))
             emotions = sorted(set(table.column("emotion").to_pylist()))
             index = np.searchsorted(emotions, table.column("emotion").to_numpy(zero_copy_only=False))
             d_ff = len(table.column("value_sum")[0])
@@ -232,8 +237,10 @@ def merge_profile_parts(lake: Lake, run_id: str, command: str) -> int:
                 "n_rows": pa.array(counts),
                 **{c: pa.ListArray.from_arrays(offsets, pa.array(v.reshape(-1))) for c, v in merged.items()},
             }, schema=TABLES["profile_parts"].schema)
-            txn.write("profile_parts", out, {"run_id": run_id, "layer": int(partition.rsplit("=", 1)[1])})
-        txn.write("profile_stimuli", pa.concat_tables(pq.read_table(p) for p in stimuli), {"run_id": run_id})
+            txn.write("profile_parts", out, {"run_id": run_id, "layer": int(partition.rsplit("=", 1)[1])},
+                      part_name=f"part-merged-{txn.load_id}.parquet")
+        txn.write("profile_stimuli", pa.concat_tables(pq.read_table(p) for p in stimuli), {"run_id": run_id},
+                  part_name=f"part-merged-{txn.load_id}.parquet")
     return sum(len(paths) for paths in by_layer.values()) + len(stimuli)
 
 
