@@ -115,13 +115,11 @@ def extract_ray(
     num_cpus: float = 1,
     address: str | None = None,
     max_retries: int = MAX_RETRIES,
-    on_start: Callable[[int, int], None] | None = None,
     on_progress: Callable[[int, int], None] | None = None,
 ) -> dict:
     """Run `settings`' extraction as `workers` shards on Ray; returns the run's summary.
 
-    `on_start(shards, workers)` once submitted; `on_progress(total, done)` (prompts of the shards
-    started so far) while they run.
+    `on_progress(total, done)` (prompts of the shards started so far) twice a second while they run.
     """
     if workers < 1:
         raise BadInputError("--workers must be at least 1", column="workers", found=workers)
@@ -139,14 +137,14 @@ def extract_ray(
                      _node_ip_address="127.0.0.1", log_to_driver=True)
         started = True
     try:
-        return _run(ray, lake, settings, workers, num_gpus, num_cpus, max_retries, on_start, on_progress)
+        return _run(ray, lake, settings, workers, num_gpus, num_cpus, max_retries, on_progress)
     finally:
         if started:
             ray.shutdown()
 
 
 def _run(ray, lake: Lake, settings: ExtractSettings, workers: int, num_gpus: float, num_cpus: float,
-         max_retries: int, on_start, on_progress) -> dict:
+         max_retries: int, on_progress: Callable[[int, int], None] | None) -> dict:
     env = {k: v for k, v in os.environ.items() if k.startswith("EMOLAKE_")}
     progress = ray.remote(num_cpus=0)(_Progress).remote()
     task = ray.remote(run_shard).options(
@@ -155,8 +153,6 @@ def _run(ray, lake: Lake, settings: ExtractSettings, workers: int, num_gpus: flo
     root = str(Path(lake.root))
     refs = {task.remote(root, replace(settings, shard=Shard(i, workers)), progress, num_cpus): i
             for i in range(workers)}
-    if on_start:
-        on_start(workers, workers)
     pending = list(refs)
     results: dict[int, dict | EmolakeError] = {}
     failures: dict[int, BaseException] = {}
