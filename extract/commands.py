@@ -44,10 +44,21 @@ from emolake.extract.prompts import POSITIONS
               help="What is kept: vectors = every stimulus's activations (table activations); profiles = per "
                    "emotion and neuron only the count, sum and sum of squares (table profile_parts), enough for "
                    "emotion_profile and every analysis above it but not for per-stimulus ones.")
+@click.option("--shard", default=None, metavar="I/N",
+              help="Shard: write only shard I of N (0-based) of the run, chunks I, I+N, ...; N shards of one run "
+                   "(any order, concurrently, on any machines sharing the lake) hold what the unsharded run holds.")
+@click.option("--ray", "use_ray", is_flag=True,
+              help="Run the shards as Ray tasks: on the cluster at $RAY_ADDRESS, else on a local Ray instance.")
+@click.option("--workers", type=click.IntRange(1), default=None,
+              help="Ray workers: shards run at once with --ray, one model each [default: 2].")
+@click.option("--num-gpus", type=click.FloatRange(0), default=None,
+              help="GPUs per Ray worker (with --ray) [default: 0].")
+@click.option("--num-cpus", type=click.FloatRange(0.01), default=None,
+              help="CPUs per Ray worker (with --ray; also its torch threads) [default: 1].")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.pass_obj
 def extract(lake, model, dataset, split, template, position, neuron, chat, dtype, run_id, run_set, batch_size, limit,
-            emotions, device, chunk_size, store, as_json) -> None:
+            emotions, device, chunk_size, store, shard, use_ray, workers, num_gpus, num_cpus, as_json) -> None:
     """Capture every layer's FFN activations at the read-out position for a dataset's stimuli.
 
     Writes activations/run_id=.../layer=.../part-*.parquet and a `runs` manifest row. Interrupted
@@ -59,16 +70,27 @@ def extract(lake, model, dataset, split, template, position, neuron, chat, dtype
       emolake --lake lake extract --position cls --template "{text}" --json
       emolake --lake lake extract --model smollm2-135m-instruct --dataset goemotions --split test --limit 200
       emolake --lake lake extract --dataset goemotions --split test --store profiles
+      emolake --lake lake extract --dataset goemotions --split test --shard 0/2
+      emolake --lake lake extract --dataset goemotions --split test --ray --workers 2
     """
-    from emolake.extract.run import ExtractSettings, extract_run
+    from emolake.extract.run import ExtractSettings, Shard, extract_run, parse_shard
     from emolake.ingest.emotions import normalise_emotion
     from emolake.warehouse.console import print_summary, progress_bar
+    from emolake.warehouse.errors import BadInputError
 
     wanted = tuple(sorted({normalise_emotion(e) for e in emotions.split(",") if e.strip()})) if emotions else None
     settings = ExtractSettings(model=model, dataset=dataset, split=split, template=template, position=position,
                                run_id=run_id, run_set=run_set, batch_size=batch_size, limit=limit, emotions=wanted,
                                device=device, chunk_size=chunk_size, neuron=neuron, dtype=dtype, chat=chat,
-                               store=store)
+                               store=store, shard=parse_shard(shard) if shard is not None else Shard())
+    if use_ray:
+        _extract_on_ray(lake.require(), settings, workers or 2, num_gpus or 0, num_cpus or 1, as_json)
+        return
+    given = [flag for flag, value in (("--workers", workers), ("--num-gpus", num_gpus), ("--num-cpus", num_cpus))
+             if value is not None]
+    if given:
+        raise BadInputError(f"{given[0]} is an option of --ray", column=given[0].lstrip("-"),
+                            expected="--ray with it, or neither", found=f"{given[0]} without --ray")
     with progress_bar("prompts") as bar:
         task = bar.add_task("loading model", total=None)
 
@@ -78,6 +100,26 @@ def extract(lake, model, dataset, split, template, position, neuron, chat, dtype
 
         summary = extract_run(lake.require(), settings, on_start=on_start,
                               on_progress=lambda n: bar.advance(task, n), command="extract")
+        if summary["status"] == "already complete":
+            bar.update(task, visible=False)
+    if as_json:
+        print_summary("extract", summary, as_json=True)
+    else:
+        print_summary(summary.pop("message", f"Run {summary['run_id']}: {summary['status']}"), summary)
+
+
+def _extract_on_ray(lake, settings, workers: int, num_gpus: float, num_cpus: float, as_json: bool) -> None:
+    from emolake.extract.distributed import extract_ray
+    from emolake.warehouse.console import print_summary, progress_bar
+
+    with progress_bar("prompts") as bar:
+        task = bar.add_task(f"starting {workers} Ray workers", total=None)
+
+        def on_progress(total: int, done: int) -> None:
+            if total:
+                bar.update(task, total=total, completed=done, description=f"extracting ({workers} workers)")
+
+        summary = extract_ray(lake, settings, workers, num_gpus=num_gpus, num_cpus=num_cpus, on_progress=on_progress)
         if summary["status"] == "already complete":
             bar.update(task, visible=False)
     if as_json:

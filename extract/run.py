@@ -8,14 +8,26 @@ resumes by writing only the chunks the lake does not hold (each chunk is one lak
 `runs` row says 'running' until the last chunk is written, then 'complete'; rerunning a complete
 run does nothing. A lock per run id makes a second, concurrent `extract` of the run fail at once.
 With `store='profiles'` each chunk is written as emotion-profile sums instead of vectors (extract/store.py).
+
+Sharding (`--shard I/N`, `Shard`): shard I of N owns chunks I, I + N, I + 2N, ... of that same
+fixed chunking, i.e. a slice of the stimuli by their rank in the run's selection order (source
+row, then stimulus id; pinned by the manifest's `stimuli_sha256`). A shard writes only its own
+chunks, under the same file names the unsharded run would use, so N shards together hold exactly
+the unsharded run's files, rows and values, with the same run id and manifest; shards of another
+N, or an unsharded rerun, resume the same run. Concurrent shards hold the run lock shared and a
+lock of their own exclusively (the same shard twice, or an unsharded run beside shards, fails at
+once); a chunk's files have fixed names that a commit refuses to write twice, so a chunk is never
+duplicated. Whichever shard commits the last missing chunk marks the run 'complete' (each shard
+checks after its own last commit, so the last one always sees every chunk).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 
@@ -31,13 +43,47 @@ from emolake.extract.models.families import DEFAULT_NEURON
 from emolake.extract.models.loading import LoadedModel, load_model
 from emolake.extract.prompts import check_position, check_template, default_position, default_template
 from emolake.warehouse.database import connect
-from emolake.warehouse.errors import BadInputError, NotFoundError
+from emolake.warehouse.errors import BadInputError, LockedError, NotFoundError
 from emolake.warehouse.lake import Lake
+from emolake.warehouse.locks import describe_holder, holder
 from emolake.warehouse.tables import TABLES
 from emolake.warehouse.version import code_version, package_versions
 
 CHUNK_BYTES = 8 << 20  # target bytes of float32 activations per layer file; bounds memory per chunk
 SEED = 0  # extraction draws nothing at random; seeded and recorded all the same
+
+
+@dataclass(frozen=True)
+class Shard:
+    """Shard `index` of `count` (0-based): owns chunks index, index + count, index + 2 * count, ..."""
+
+    index: int = 0
+    count: int = 1
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.count, int) and isinstance(self.index, int) and self.count >= 1
+                and 0 <= self.index < self.count):
+            raise BadInputError("bad shard", column="shard", expected="I/N with N >= 1 and 0 <= I < N (0-based)",
+                                found=f"{self.index}/{self.count}")
+
+    @property
+    def whole(self) -> bool:
+        return self.count == 1
+
+    def owns(self, chunk: int) -> bool:
+        return chunk % self.count == self.index
+
+    def __str__(self) -> str:
+        return f"{self.index}/{self.count}"
+
+
+def parse_shard(text: str) -> Shard:
+    """'1/4' -> Shard(1, 4); anything else is a `BadInputError` (exit 2)."""
+    match = re.fullmatch(r"\s*(\d{1,9})\s*/\s*(\d{1,9})\s*", text or "")
+    if not match:
+        raise BadInputError("bad shard", column="shard", expected="I/N, e.g. 0/4 (0-based: shard 0 to N-1 of N)",
+                            found=text)
+    return Shard(int(match.group(1)), int(match.group(2)))
 
 
 @dataclass(frozen=True)
@@ -59,6 +105,7 @@ class ExtractSettings:
     chat: bool = False  # wrap each prompt in the tokenizer's chat template
     padding_side: str = "right"  # results do not depend on it (tested); recorded in tokenizer_settings
     store: str = "vectors"  # vectors: every stimulus's activations; profiles: per-emotion count/sum/sumsq
+    shard: Shard = Shard()  # which chunks this process writes; not part of the run id or manifest
 
     def resolved(self, loaded: LoadedModel) -> "ExtractSettings":
         """These settings with the model's default position and template filled in, and checked."""
@@ -198,9 +245,28 @@ def extract_run(lake: Lake, settings: ExtractSettings, loaded: LoadedModel | Non
     settings = settings.resolved(loaded)
     torch.manual_seed(SEED)
     run_id = check_run_id(settings.run_id or default_run_id(settings, loaded))
-    # One extraction per run at a time: a second one (same --run-id) fails at once, naming the first.
-    with lake.run_lock(run_id, command).held(), lake.writing(command):
+    # One extraction per run (or per shard of a run) at a time: a second one fails at once, naming the first.
+    with _run_locks(lake, run_id, settings.shard, command), lake.writing(command):
         return _extract_locked(lake, settings, loaded, run_id, stimuli, command, on_start, on_progress)
+
+
+@contextlib.contextmanager
+def _run_locks(lake: Lake, run_id: str, shard: Shard, command: str) -> Iterator[None]:
+    """The whole run: the run lock exclusively. A shard: the run lock shared and its own shard lock
+    exclusively. So the same shard twice, or an unsharded run beside shards, fails at once."""
+    run_lock = lake.run_lock(run_id, command)
+    if shard.whole:
+        with run_lock.held():
+            yield
+        return
+    if not run_lock.acquire(shared=True, timeout=0):
+        raise LockedError(f"run {run_id!r} is being extracted unsharded by "
+                          f"{describe_holder(holder(run_lock.path))}; wait for it to finish, or stop it and rerun")
+    try:
+        with lake.run_lock(f"{run_id} shard {shard}", command).held():
+            yield
+    finally:
+        run_lock.release()
 
 
 def _extract_locked(lake: Lake, settings: ExtractSettings, loaded: LoadedModel, run_id: str, stimuli: Stimuli,
@@ -225,13 +291,17 @@ def _extract_locked(lake: Lake, settings: ExtractSettings, loaded: LoadedModel, 
         write_manifest(lake, manifest, command)
 
     n = len(stimuli.ids)
+    shard = settings.shard
     chunks = [(k, range(start, min(start + chunk_size, n))) for k, start in enumerate(range(0, n, chunk_size))]
+    mine = [(k, rows) for k, rows in chunks if shard.owns(k)]
     done = store.done_chunks(lake, run_id, loaded.n_layers, settings.store)
     labels = store.profile_labels(lake, settings.dataset) if settings.store == "profiles" else {}
-    todo = [(k, rows) for k, rows in chunks if k not in done]
-    done_before = n - sum(len(rows) for _, rows in todo)
+    todo = [(k, rows) for k, rows in mine if k not in done]
+    total = sum(len(rows) for _, rows in mine)
+    done_before = total - sum(len(rows) for _, rows in todo)
     if on_start:
-        on_start(n, done_before)
+        on_start(total, done_before)
+    label = command if shard.whole else f"{command} --shard {shard}"
     for k, rows in todo:
         ids = [stimuli.ids[i] for i in rows]
         prompts, spans = build_prompts(loaded, [stimuli.texts[i] for i in rows], settings.template, settings.position,
@@ -240,7 +310,7 @@ def _extract_locked(lake: Lake, settings: ExtractSettings, loaded: LoadedModel, 
         captured = capture(loaded, encoded, settings.position, settings.batch_size, on_batch=on_progress,
                            padding_side=settings.padding_side)
         row_ids = ids if captured.tokens is None else list(np.repeat(np.array(ids, dtype=object), encoded.lengths()))
-        with lake.transaction(f"{command} (chunk {k})") as txn:  # one commit per chunk, all its layers
+        with lake.transaction(f"{label} (chunk {k})") as txn:  # one commit per chunk, all its layers
             if settings.store == "profiles":
                 store.write_profile_chunk(txn, run_id, k, ids, row_ids,
                                           [captured.layer(layer) for layer in range(loaded.n_layers)], labels)
@@ -250,11 +320,24 @@ def _extract_locked(lake: Lake, settings: ExtractSettings, loaded: LoadedModel, 
                     txn.write("activations", table, {"run_id": run_id, "layer": layer}, replace=False,
                               part_name=store.chunk_name(k))
         del captured
-    if settings.store == "profiles":
-        store.merge_profile_parts(lake, run_id, command)  # one file per layer: rows per emotion, not per part
-    manifest.update(status="complete", finished_at=datetime.now(timezone.utc))
-    write_manifest(lake, manifest, command)
-    return {"run_id": run_id, "status": "complete" if done_before == 0 else "resumed and complete",
-            "n_stimuli": n, "chunks_written": len(todo), "chunks": len(chunks), "n_layers": loaded.n_layers,
-            "d_ff": loaded.d_ff, "n_neurons": loaded.n_layers * loaded.d_ff, "model": loaded.name,
-            "position": settings.position, "neuron": loaded.neuron, "store": settings.store}
+    if not shard.whole:  # read after this shard's last commit: the one that commits the last chunk sees them all
+        done = store.done_chunks(lake, run_id, loaded.n_layers, settings.store)
+    written = {k for k, _ in todo}
+    missing = [k for k, _ in chunks if k not in done and k not in written]
+    if not missing:
+        if settings.store == "profiles" and shard.whole:
+            # one file per layer (rows per emotion, not per part). Shards leave their parts as they are (the views
+            # add them up): two shards finishing at once must not both merge; an unsharded rerun compacts them.
+            store.merge_profile_parts(lake, run_id, command)
+        manifest.update(status="complete", finished_at=datetime.now(timezone.utc))
+        write_manifest(lake, manifest, command)
+    summary = {"run_id": run_id, "status": "complete" if done_before == 0 else "resumed and complete",
+               "n_stimuli": n, "chunks_written": len(todo), "chunks": len(chunks), "n_layers": loaded.n_layers,
+               "d_ff": loaded.d_ff, "n_neurons": loaded.n_layers * loaded.d_ff, "model": loaded.name,
+               "position": settings.position, "neuron": loaded.neuron, "store": settings.store}
+    if not shard.whole:
+        summary.update(shard=str(shard), shard_chunks=len(mine), shard_stimuli=total,
+                       chunks_done=len(chunks) - len(missing),
+                       status=("complete" if not missing else "shard complete, run running")
+                       + ("" if done_before == 0 else " (resumed)"))
+    return summary

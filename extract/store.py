@@ -18,6 +18,7 @@ vectors counts it (single-label stimuli of the run's dataset), so the views that
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -64,6 +65,7 @@ def write_activation_file(table: pa.Table, path: Path) -> None:
 def done_chunks(lake: Lake, run_id: str, n_layers: int, store: str = "vectors") -> set[int]:
     """Chunks the lake holds in every layer (committed; a killed writer's files do not count).
 
+    Any chunks, not only 0..k: shards (`extract --shard`) commit chunks out of order.
     A profiles chunk is done when `profile_stimuli` lists its part: its rows are committed with the chunk's
     `profile_parts` files (a chunk of only multi-label stimuli has no emotion rows, so no such files) and
     keep their part when `merge_profile_parts` merges the files."""
@@ -72,8 +74,8 @@ def done_chunks(lake: Lake, run_id: str, n_layers: int, store: str = "vectors") 
     names: dict[int, set[str]] = {}
     for path in lake.live_paths("activations", f"run_id={run_id}"):
         names.setdefault(int(path.parent.name.split("=", 1)[1]), set()).add(path.name)
-    return {k for k in range(max((len(v) for v in names.values()), default=0) + 1)
-            if all(chunk_name(k) in names.get(layer, ()) for layer in range(n_layers))}
+    chunks = {int(name[5:-8]) for name in names.get(0, ()) if re.fullmatch(r"part-\d{5,}\.parquet", name)}
+    return {k for k in chunks if all(chunk_name(k) in names.get(layer, ()) for layer in range(n_layers))}
 
 
 def run_layers(lake: Lake, run_id: str) -> list[int]:

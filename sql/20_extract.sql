@@ -1,15 +1,26 @@
 -- Extraction: runs (manifests) and their FFN activations, stored as one float32 list per
 -- stimulus and layer (docs/BENCHMARKS.md says why) and unnested here into long form.
 
--- runs: one row per extraction run or released set of activations, with its full manifest.
+-- runs: one row per extraction run or released set of activations, with its full manifest, and
+-- its progress: n_chunks (chunks of chunk_size stimuli) and chunks_done (chunks committed in every
+-- layer; each chunk is one commit of all its layers, so committed files / n_layers). Shards
+-- (`extract --shard I/N`) write chunks I, I+N, ...; the run is 'complete' once all are done.
 CREATE OR REPLACE VIEW runs AS
-SELECT run_id, run_set, status, source, model, model_class, weights_sha256, tokenizer, tokenizer_settings,
+SELECT m.run_id, run_set, status, source, model, model_class, weights_sha256, tokenizer, tokenizer_settings,
        template, position, hook_point, dtype, neuron, tokenizer_sha256, device, batch_size, chunk_size, seed, dataset, split, emotions,
        "limit", stimuli_sha256, n_stimuli, n_layers, d_ff, package_versions, code_version, created_at, finished_at,
-       coalesce(store, 'vectors') AS store  -- what the run kept: 'vectors' (activations) or 'profiles' (profile_parts)
+       coalesce(store, 'vectors') AS store,  -- what the run kept: 'vectors' (activations) or 'profiles' (profile_parts)
+       CAST(ceil(n_stimuli / chunk_size) AS BIGINT) AS n_chunks,
+       -- chunks_done counts activation files: NULL for a profiles run (its parts are in profile_stimuli)
+       CASE WHEN chunk_size IS NOT NULL AND coalesce(store, 'vectors') = 'vectors'
+            THEN CAST(floor(coalesce(f.n_files, 0) / n_layers) AS BIGINT) END AS chunks_done
 FROM read_parquet('runs/*/*.parquet', hive_partitioning = true, hive_types = {'run_id': VARCHAR},
-                  union_by_name = true)  -- manifests written before a column existed read it as NULL
-WHERE run_id <> '_empty'
+                  union_by_name = true) AS m  -- manifests written before a column existed read it as NULL
+LEFT JOIN (SELECT "partition" AS run_partition, count(*) AS n_files FROM (
+               SELECT split_part("partition", '/', 1) AS "partition" FROM _live_files WHERE table_name = 'activations')
+           GROUP BY "partition") AS f
+  ON f.run_partition = 'run_id=' || m.run_id
+WHERE m.run_id <> '_empty'
   AND _lake_path(filename, 3) IN (SELECT path FROM _live_files WHERE table_name = 'runs');
 
 -- activation_vectors: one row per run, stimulus, layer (and token, for position 'all'): the layer's
