@@ -29,6 +29,20 @@ FROM read_parquet('probes/*/*.parquet', hive_partitioning = true, hive_types = {
 WHERE inference_id <> '_empty'
   AND _lake_path(filename, 3) IN (SELECT path FROM _live_files WHERE table_name = 'probes');
 
+-- prompts: one row per inference run, emotion and seed: a trained soft prompt ([n_prompt * hidden] float32, row-major).
+CREATE OR REPLACE VIEW prompts AS
+SELECT inference_id, emotion, seed, n_prompt, hidden, vectors, words, settings, best_epoch, select_accuracy,
+       report_accuracy, losses, model, weights_sha256, tokenizer_sha256, created_at
+FROM read_parquet('prompts/*/*.parquet', hive_partitioning = true, hive_types = {'inference_id': VARCHAR})
+WHERE inference_id <> '_empty'
+  AND _lake_path(filename, 3) IN (SELECT path FROM _live_files WHERE table_name = 'prompts');
+
+-- prompt_summary: one row per inference run, emotion and seed: a stored prompt without its vectors.
+CREATE OR REPLACE VIEW prompt_summary AS
+SELECT inference_id, emotion, seed, n_prompt, hidden, words, best_epoch, select_accuracy, report_accuracy,
+       len(losses) AS epochs, losses[len(losses)] AS final_loss, model, settings, created_at
+FROM prompts;
+
 -- ablations: one row per ablation condition (run set, study, k): kind, attribute, draw, seed, neuron ids.
 CREATE OR REPLACE VIEW ablations AS
 SELECT run_set, study, k, condition_id, kind, attribute, draw, seed, layer_matched, scope, mode, mode_value,

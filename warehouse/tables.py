@@ -135,6 +135,18 @@ register(_spec(
 ))
 
 register(_spec(
+    "prompts", {"inference_id": pa.string()}, {
+        "emotion": pa.string(), "seed": pa.int64(), "n_prompt": pa.int32(), "hidden": pa.int32(),
+        "vectors": pa.list_(pa.float32()),  # [n_prompt * hidden] row-major: the prompt kept on the select split
+        "words": pa.list_(pa.string()), "settings": pa.string(),  # JSON: n_prompt, epochs, lr, batch_size, ...
+        "best_epoch": pa.int64(), "select_accuracy": pa.float64(), "report_accuracy": pa.float64(),
+        "losses": pa.list_(pa.float64()), "model": pa.string(), "weights_sha256": pa.string(),
+        "tokenizer_sha256": pa.string(), "created_at": pa.timestamp("us", tz="UTC"),
+    },
+    "One trained soft prompt per inference run, emotion and seed: the vectors, settings, best epoch, accuracy, losses.",
+))
+
+register(_spec(
     "ablations", {"run_set": pa.string(), "study": pa.string(), "k": pa.int64()}, {
         "condition_id": pa.string(), "kind": pa.string(), "attribute": pa.string(), "draw": pa.int32(),
         "seed": pa.int64(), "layer_matched": pa.bool_(), "scope": pa.string(), "mode": pa.string(),
