@@ -113,15 +113,15 @@ register(_spec(
 register(_spec(
     "inference_accuracy", {"inference_id": pa.string()}, {
         "emotion": pa.string(), "split": pa.string(), "n_stimuli": pa.int64(), "accuracy": pa.float64(),
-        "selected": pa.string(),
+        "selected": pa.string(), "seed": pa.int64(),  # the replicate (soft-prompt --seeds); NULL in older lakes
     },
-    "One row per inference run, emotion (or 'all' for the 27-way task) and split: accuracy.",
+    "One row per inference run, emotion (or 'all' for the 27-way task), seed and split: accuracy.",
 ))
 
 register(_spec(
     "task_stimuli", {"inference_id": pa.string()}, {
         "emotion": pa.string(), "split": pa.string(), "stimulus_id": pa.string(), "label": pa.int32(),
-        "draw_seed": pa.int64(),
+        "draw_seed": pa.int64(), "seed": pa.int64(),  # the replicate whose task it is; NULL in older lakes
     },
     "Which stimuli each task holds: label 1/0 for a binary emotion task, class index for the 27-way task.",
 ))
