@@ -25,6 +25,15 @@ EMOTIONS = ["anger", "fear", "joy", "sadness", "surprise"]
 WORDS = {"anger": "furious", "fear": "scared", "joy": "happy", "sadness": "sad", "surprise": "amazed"}
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny models on shared cores: threads only contend (10x slower here with the default)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="module")
 def roberta(tmp_path_factory):
     return save_tiny_model(tmp_path_factory.mktemp("tiny") / "roberta", "roberta-mlm")

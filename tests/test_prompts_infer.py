@@ -27,6 +27,15 @@ EMOTIONS = ["joy", "anger"]
 BUDGET = ["--epochs", "2", "--prompt-length", "2", "--lr", "0.1"]
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny models on shared cores: threads only contend (10x slower here with the default)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="module")
 def roberta(tmp_path_factory):
     return save_tiny_model(tmp_path_factory.mktemp("tiny") / "roberta", "roberta-mlm")

@@ -93,8 +93,18 @@ def word_logits(model: nn.Module, tokenizer, texts: list[str], prompt: torch.Ten
                     logits_to_keep=1)
         return out.logits[:, -1, word_ids]  # [b, n_words]: the last position is every row's last real token
     embeds, mask, at = _embed(model, tokenizer, texts, prompt, device)
-    logits = model(inputs_embeds=embeds, attention_mask=mask).logits  # [b, pos, vocab]
-    return logits[:, at, word_ids]
+    head = mlm_head(model)
+    if head is None:
+        return model(inputs_embeds=embeds, attention_mask=mask).logits[:, at, word_ids]  # [b, pos, vocab] first
+    hidden = model.base_model(inputs_embeds=embeds, attention_mask=mask)[0]  # [b, pos, H]
+    return head(hidden[:, at:at + 1])[:, 0, word_ids]  # the vocabulary projection at the mask only
+
+
+def mlm_head(model: nn.Module) -> nn.Module | None:
+    """The masked-LM head of RoBERTa-like (`lm_head`) and BERT-like (`cls`) models: applied position by position,
+    so scoring the mask alone skips the [pos, vocab] logits of every other position (None: run the whole model)."""
+    head = getattr(model, "lm_head", None) or getattr(model, "cls", None)
+    return head if isinstance(head, nn.Module) else None
 
 
 def predict(model, tokenizer, texts: list[str], prompt: torch.Tensor, word_ids: list[int], device: str,
