@@ -42,7 +42,7 @@ WHERE inference_id <> '_empty'
 -- prompt_summary: one row per inference run, emotion and seed: a stored prompt without its vectors.
 CREATE OR REPLACE VIEW prompt_summary AS
 SELECT inference_id, emotion, seed, n_prompt, hidden, words, best_epoch, select_accuracy, report_accuracy,
-       len(losses) AS epochs, losses[len(losses)] AS final_loss, model, settings, created_at
+       len(losses) AS epochs, losses, model, settings, created_at
 FROM prompts;
 
 -- ablations: one row per ablation condition (run set, study, k): kind, attribute, draw, seed, neuron ids.

@@ -38,7 +38,7 @@ def test_prompt_summary_lists_prompts_without_vectors(lake):
     write_prompts(lake, "inf-1", [_prompt("joy", 1), _prompt("joy", 2)])
     rows = query(lake, "SELECT * FROM prompt_summary ORDER BY seed").to_pylist()
     assert [r["seed"] for r in rows] == [1, 2] and "vectors" not in rows[0]
-    assert rows[0]["epochs"] == 2 and rows[0]["final_loss"] == pytest.approx(0.6)
+    assert rows[0]["epochs"] == 2 and rows[0]["losses"] == pytest.approx([0.7, 0.6])
 
 
 def test_adding_prompts_keeps_the_stored_ones_and_replacing_drops_them(lake):

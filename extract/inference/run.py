@@ -300,7 +300,8 @@ def rebuild_inference(lake: Lake, loaded, stimuli: pd.DataFrame, config: Inferen
     if dict(zip(zip(stored["emotion"], stored["split"]), stored["n"])) != expected:
         return None  # the stimuli changed since: fit again
     return FittedInference(config, inference_id, make_readout(loaded.model, loaded.tokenizer, config, emotions),
-                           tasks, load_probes(lake, inference_id), accuracy, pd.DataFrame())
+                           tasks, load_probes(lake, inference_id), accuracy, pd.DataFrame(),
+                           seed_tasks={config.seed: tasks})
 
 
 def fit_or_load_inference(lake: Lake, loaded, stimuli: pd.DataFrame, config: InferenceConfig,
