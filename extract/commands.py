@@ -7,6 +7,11 @@ import click
 from emolake.extract.choices import DEVICE_HELP, DEVICES, STORES
 from emolake.extract.models.families import DEFAULT_NEURON, NEURONS
 from emolake.extract.prompts import POSITIONS
+from emolake.warehouse.names import NameParam
+
+# What `--prompts` decides itself (the stimuli are the prompts, the read-out their mask / last position).
+PROMPT_EXCLUSIVE = ("dataset", "split", "template", "position", "chat", "run_id", "limit", "emotions", "chunk_size",
+                    "store", "shard", "use_ray", "workers", "num_gpus", "num_cpus")
 
 
 @click.command("extract")
@@ -55,14 +60,21 @@ from emolake.extract.prompts import POSITIONS
               help="GPUs per Ray worker (with --ray) [default: 0].")
 @click.option("--num-cpus", type=click.FloatRange(0.01), default=None,
               help="CPUs per Ray worker (with --ray; also its torch threads) [default: 1].")
+@click.option("--prompts", "prompts", default=None, metavar="INFERENCE_ID", type=NameParam(),
+              help="Inference id: read each stored soft prompt of this `infer --readout soft-prompt` run with no "
+                   "text instead of a dataset (one run per seed, one stimulus per emotion, in --run-set).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
-@click.pass_obj
-def extract(lake, model, dataset, split, template, position, neuron, chat, dtype, run_id, run_set, batch_size, limit,
-            emotions, device, chunk_size, store, shard, use_ray, workers, num_gpus, num_cpus, as_json) -> None:
+@click.pass_context
+def extract(ctx, model, dataset, split, template, position, neuron, chat, dtype, run_id, run_set, batch_size, limit,
+            emotions, device, chunk_size, store, shard, use_ray, workers, num_gpus, num_cpus, prompts,
+            as_json) -> None:
     """Capture every layer's FFN activations at the read-out position for a dataset's stimuli.
 
     Writes activations/run_id=.../layer=.../part-*.parquet and a `runs` manifest row. Interrupted
     runs (Ctrl-C, kill -9) resume when the same command is run again; a finished run is not redone.
+    With --prompts, the stimuli are the stored soft prompts of an inference run, alone (the study's
+    emotion representations): masked LM `<s> P <mask> </s>` read at the mask, causal LM `P` read at
+    its last position.
 
     \b
     Example:
@@ -72,11 +84,22 @@ def extract(lake, model, dataset, split, template, position, neuron, chat, dtype
       emolake --lake lake extract --dataset goemotions --split test --store profiles
       emolake --lake lake extract --dataset goemotions --split test --shard 0/2
       emolake --lake lake extract --dataset goemotions --split test --ray --workers 2
+      emolake --lake lake extract --prompts smollm2-135m-instruct-goemotions-soft-prompt-binary-2seeds-0123abcd --run-set smol-prompts
     """
     from emolake.extract.run import ExtractSettings, Shard, extract_run, parse_shard
     from emolake.ingest.emotions import normalise_emotion
     from emolake.warehouse.console import print_summary, progress_bar
     from emolake.warehouse.errors import BadInputError
+
+    lake = ctx.obj
+    if prompts is not None:
+        given = [f"--{name.replace('_', '-')}" for name in PROMPT_EXCLUSIVE
+                 if ctx.get_parameter_source(name) is not click.core.ParameterSource.DEFAULT]
+        if given:
+            raise BadInputError("--prompts reads the stored prompts alone", column="prompts",
+                                expected="no dataset or template options with --prompts", found=", ".join(given))
+        _extract_prompts(lake, prompts, run_set, model, device, dtype, neuron, batch_size, as_json)
+        return
 
     wanted = tuple(sorted({normalise_emotion(e) for e in emotions.split(",") if e.strip()})) if emotions else None
     settings = ExtractSettings(model=model, dataset=dataset, split=split, template=template, position=position,
@@ -126,3 +149,18 @@ def _extract_on_ray(lake, settings, workers: int, num_gpus: float, num_cpus: flo
         print_summary("extract", summary, as_json=True)
     else:
         print_summary(summary.pop("message", f"Run {summary['run_id']}: {summary['status']}"), summary)
+
+
+def _extract_prompts(lake, inference_id: str, run_set, model, device, dtype, neuron, batch_size, as_json) -> None:
+    from emolake.extract.models.loading import resolve_device
+    from emolake.extract.run import extract_prompt_runs
+    from emolake.warehouse.console import print_summary, progress_bar
+
+    with progress_bar("prompts") as bar:
+        task = bar.add_task("loading model", total=None)
+        summary = extract_prompt_runs(
+            lake.require(), inference_id, run_set, model=model, device=resolve_device(device), dtype=dtype,
+            neuron=neuron, batch_size=batch_size,
+            on_start=lambda total, done: bar.reset(task, total=total, completed=done, description="prompt activations"),
+            on_progress=lambda n: bar.advance(task, n))
+    print_summary(f"Prompt activations of {inference_id}: run set {summary['run_set']}", summary, as_json=as_json)

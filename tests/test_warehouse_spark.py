@@ -85,11 +85,18 @@ def _write_extra_tables(lake: Lake, emotions: list[str], run_set: str, study: st
             "max_per_emotion": None, "params_json": '{"c": [0.1, 1.0]}', "created_at": created,
             "code_version": "test"}]), {"inference_id": iid})
         txn.write("inference_accuracy", pa.Table.from_pylist([
-            {"emotion": e, "split": "test", "n_stimuli": 4, "accuracy": 0.75, "selected": "c=1.0"} for e in emotions]),
+            {"emotion": e, "split": "test", "n_stimuli": 4, "accuracy": 0.75, "selected": "c=1.0", "seed": 0}
+            for e in emotions]),
             {"inference_id": iid})
         txn.write("task_stimuli", pa.Table.from_pylist([
             {"emotion": emotions[0], "split": "test", "stimulus_id": f"{e}-0", "label": int(e == emotions[0]),
-             "draw_seed": 7} for e in emotions]), {"inference_id": iid})
+             "draw_seed": 7, "seed": 0} for e in emotions]), {"inference_id": iid})
+        txn.write("prompts", pa.Table.from_pylist([
+            {"emotion": e, "seed": seed, "n_prompt": 2, "hidden": 2, "vectors": [0.5, -1.25, 1e-3, 2.0],
+             "words": ["no", "yes"], "settings": '{"epochs": 2}', "best_epoch": 1, "select_accuracy": 0.75,
+             "report_accuracy": 0.5, "losses": [0.75, 0.5], "model": "toy", "weights_sha256": "w",
+             "tokenizer_sha256": "t", "created_at": created} for e in emotions[:2] for seed in (1, 2)]),
+            {"inference_id": iid})
         txn.write("probes", pa.Table.from_pylist([
             {"emotion": e, "class_index": i, "weights": [0.5 * i, -1.25, 1e-3], "bias": 0.125, "c": 1.0}
             for i, e in enumerate(emotions)]), {"inference_id": iid})
