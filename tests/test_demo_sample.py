@@ -66,3 +66,30 @@ def test_sample_regenerates_bit_identically_from_the_full_data(shared_data, tmp_
         assert (tmp_path / name).read_bytes() == (embedded.goemotions_sample_path() / name).read_bytes(), name
     other = sample.build(source, tmp_path / "seed1", seed=1)
     assert other == counts and (tmp_path / "seed1" / "train.tsv").read_bytes() != (tmp_path / "train.tsv").read_bytes()
+
+
+def test_readme_loads_the_sample_as_goemotions_and_the_wheel_declares_it(lake, monkeypatch):
+    import re
+    import shlex
+    import tomllib
+
+    from click.testing import CliRunner
+
+    from emolake.cli import cli
+    from emolake.warehouse.database import query
+
+    repo = Path(__file__).resolve().parent.parent
+    section = (repo / "README.md").read_text().split("## Embedded default data", 1)[1].split("\n## ", 1)[0]
+    line = next(b for b in re.findall(r"```bash\n(.*?)```", section, re.S) if "goemotions_sample" in b).strip()
+    argv = shlex.split(line)
+    assert argv[:3] == ["emolake", "--lake", "lake"]
+    monkeypatch.chdir(repo)  # the path is relative to the root of a clone
+    result = CliRunner().invoke(cli, ["--lake", str(lake.root), *argv[3:]])
+    assert result.exit_code == 0, result.output
+    rows = query(lake, "SELECT split, count(*) AS n, count(DISTINCT emotion) AS e, max(n_labels) AS labels "
+                       f"FROM stimuli WHERE dataset = '{embedded.SAMPLE_DATASET}' GROUP BY split ORDER BY split")
+    assert rows.to_pylist() == [{"split": "dev", "n": 54, "e": 27, "labels": 1},
+                                {"split": "test", "n": 106, "e": 27, "labels": 1},
+                                {"split": "train", "n": 270, "e": 27, "labels": 1}]
+    package_data = tomllib.loads((repo / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
+    assert "goemotions_sample/*" in package_data["emolake.ingest.embedded"]
