@@ -32,7 +32,9 @@ def test_demo_runs_both_models_end_to_end_then_reuses_every_step(tmp_path: Path,
     numbers = json.loads(first.stdout[first.stdout.index("{"):])
     assert numbers["stimuli"] == 430
     assert numbers["demo-minilm"]["neurons"] == 6 * 1536 and numbers["demo-smollm2"]["neurons"] == 30 * 1536
-    assert "100 permutations" in first.stderr  # the smaller SmolLM2 searchlight is said, not silent
+    smollm2 = numbers["demo-smollm2"]  # the smaller SmolLM2 searchlight is said, not silent
+    assert smollm2["searchlight permutations (demo: 100, default 500)"] == 100
+    assert "searchlight (demo-smollm2, 100 permutations)" in first.stderr
 
     rows = query(Lake(lake), "SELECT run_set, layer, tau, ci_emotions_low, ci_emotions_high FROM model_rsa WHERE "
                              "target = 'human' AND metric = 'correlation' AND method = 'tau_b' AND layer IS NOT NULL "

@@ -103,7 +103,7 @@ def _model_steps(m: DemoModel) -> list[Step]:
              _has("model_rsa", "run_set = ? AND study = ?", m.run_set, study),
              lambda ctx: ctx.invoke(rsa, study=study, run_set=m.run_set, n_perm=PERMUTATIONS, n_boot=BOOTSTRAP,
                                     seed=SEED)),
-        Step(f"searchlight ({m.run_set}): every neuron x attribute, {m.searchlight_permutations} permutations",
+        Step(f"searchlight ({m.run_set}, {m.searchlight_permutations} permutations): every neuron x attribute",
              _has("searchlight", "run_set = ? AND study = ?", m.run_set, study),
              lambda ctx: ctx.invoke(searchlight, run_set=m.run_set, study=study, n_perm=m.searchlight_permutations,
                                     seed=SEED)),
