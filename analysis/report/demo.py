@@ -196,6 +196,7 @@ def key_numbers(lake: Lake) -> dict:
                 "all layers: Kendall tau-b": _round(row["tau"]),
                 "all layers: 95% CI over emotions": _interval(row["ci_low"], row["ci_high"]),
                 "all layers: permutation p": _round(row["p_perm"]),
+                "all layers: permutations (p floor 1 / (P + 1))": row["n_perm"],
                 "best layer (chosen on these data)": row["best_layer"],
                 "best layer: Kendall tau-b": _round(row["best_tau"]),
                 "best layer: 95% CI over emotions": _interval(row["best_ci_low"], row["best_ci_high"]),
