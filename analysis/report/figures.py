@@ -295,7 +295,11 @@ def plot_layer_profiles(layers: pd.DataFrame, path: Path, ceiling: tuple[float, 
     markers = "osD^vP*Xh<>"
     colours = _cmap("tab10")
     run_sets = sorted(layers["run_set"].unique())
+    depth = layers.groupby("run_set")["layer"].max().to_dict()  # last layer of each run set
+    relative = len(set(depth.values())) > 1  # models of different depth: x = relative depth, so curves align
     offsets = (np.arange(len(run_sets)) - (len(run_sets) - 1) / 2) * min(0.12, 0.6 / max(1, len(run_sets)))
+    if relative:
+        offsets = offsets / max(depth.values())
     for ax, target in zip(axes, targets):
         if target == "human_raters" and ceiling is not None:
             ax.axhspan(ceiling[0], ceiling[1], color="gold", alpha=0.35,
@@ -306,20 +310,24 @@ def plot_layer_profiles(layers: pd.DataFrame, path: Path, ceiling: tuple[float, 
             error = None
             if target == "human" and {"ci_low", "ci_high"} <= set(frame.columns) and frame["ci_low"].notna().any():
                 error = np.nan_to_num(np.vstack([frame["tau"] - frame["ci_low"], frame["ci_high"] - frame["tau"]]))
-            ax.errorbar(frame["layer"] + offsets[index], frame["tau"], yerr=error, marker=markers[index % len(markers)],
-                        capsize=3, color=colour, label=run_set)  # run sets side by side at each layer
+            x = frame["layer"] / max(1, depth[run_set]) if relative else frame["layer"]
+            ax.errorbar(x + offsets[index], frame["tau"], yerr=error, marker=markers[index % len(markers)],
+                        capsize=3, color=colour,
+                        label=f"{run_set} ({depth[run_set] + 1} layers)")  # run sets side by side at each layer
             if overall is not None:
                 whole = overall[(overall["run_set"] == run_set) & (overall["target"] == target)]
                 if len(whole):
                     ax.axhline(float(whole["tau"].iloc[0]), color=colour, linestyle=":", linewidth=1.5,
                                label=f"{run_set}: all layers")
         ax.axhline(0, color="black", linewidth=0.5)
-        ax.set_xlabel("layer (0 = first)")
+        ax.set_xlabel("relative depth: layer / last layer (0 = first layer, 1 = last)" if relative else
+                      "layer (0 = first)")
         ax.set_ylabel("Kendall tau-b with the human RDM" if target == "human" else
                       "mean tau-b with single raters")
         ax.set_title("model vs group-mean human RDM (95% CI over emotions)" if target == "human" else
                      "model vs single raters, with the noise ceiling", fontsize=10)
-        ax.xaxis.get_major_locator().set_params(integer=True)
+        if not relative:
+            ax.xaxis.get_major_locator().set_params(integer=True)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8, loc="best")
     return _save(fig, path)
@@ -334,15 +342,16 @@ def plot_model_forest(models: pd.DataFrame, path: Path) -> Path:
     ax = fig.subplots()
     y = np.arange(len(models))[::-1]  # first run set on top
     for columns, marker, colour, label, shift in (
-            (("tau", "ci_low", "ci_high"), "o", "tab:blue", "all layers", 0.12),
-            (("best_tau", "best_ci_low", "best_ci_high"), "D", "tab:orange", "best layer (chosen on these data)", -0.12)):
+            # black and grey, not tab:blue / tab:orange, which the tau-by-layer figure gives to run sets
+            (("tau", "ci_low", "ci_high"), "o", "black", "all layers", 0.12),
+            (("best_tau", "best_ci_low", "best_ci_high"), "D", "dimgrey", "best layer (chosen on these data)", -0.12)):
         value, low, high = (models[c].astype(float).to_numpy() for c in columns)
         error = np.nan_to_num(np.vstack([value - low, high - value]))
         ax.errorbar(value, y + shift, xerr=error, fmt=marker, color=colour, capsize=3, label=label)
     for row, yy in zip(models.itertuples(), y):
         if pd.notna(row.best_layer):
             ax.annotate(f"layer {int(row.best_layer)}", (row.best_tau, yy - 0.12), xytext=(6, -10),
-                        textcoords="offset points", fontsize=8, color="tab:orange")
+                        textcoords="offset points", fontsize=8, color="dimgrey")
     ax.axvline(0, color="black", linewidth=0.5)
     ax.set_yticks(y, [str(r) for r in models["run_set"]])
     ax.set_ylim(-0.7, len(models) - 0.3)

@@ -273,7 +273,9 @@ def layers_section(views: Views, choices: Choices, out: Path) -> Section:
              f"{format_p(r.p_perm, r.n_perm)}, {int(r.n_pairs)} pairs)" for r in best.itertuples()]
     section.caption = (f"Kendall tau-b of each layer's model RDM ({html.escape(str(metric))}, that layer's neurons "
                        f"alone) with the human RDM of {html.escape(str(choices.study))}; error bars: 95% bootstrap "
-                       f"CI over emotions; dotted: all layers together. "
+                       f"CI over emotions; dotted: all layers together"
+                       + ("; x: relative depth (layer / last layer), since the run sets differ in depth. "
+                          if layers.groupby("run_set")["layer"].max().nunique() > 1 else ". ")
                        + ("Right: mean tau-b with single raters, the quantity the noise ceiling (band, "
                           f"[{bounds[0]:.3f}, {bounds[1]:.3f}]) bounds. " if bounds else
                           "No noise ceiling: the study has fewer than two raters. ")
@@ -792,8 +794,9 @@ def render_html(sections: list[Section], choices: Choices, source: str, numbers:
                 body.append(f'<p class="meta">first {TABLE_ROWS} of {len(frame)} rows; the view has them all.</p>')
         body.append("</section>")
     created = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    k = "none (no neuron sets)" if choices.k is None else choices.k
     meta = (f"lake {html.escape(source)} · study {html.escape(str(choices.study))} · run set "
-            f"{html.escape(str(choices.run_set))} · k {choices.k} · MDS seed {choices.seed} · "
+            f"{html.escape(str(choices.run_set))} · k {k} · MDS seed {choices.seed} · "
             f"emolake {html.escape(code_version())} · {created}")
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>emolake report</title>
