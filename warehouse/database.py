@@ -82,6 +82,8 @@ def rebuild_views(lake: Lake, only_if_stale: bool = False) -> list[str]:
             return applied
         with _open(lake, read_only=False) as con:
             _configure(con, lake)
+            # which definitions a materialised mart was built with (sql/35_marts.sql); the files are hex only
+            con.execute(f"CREATE OR REPLACE MACRO _views_sha256() AS '{views_fingerprint()}'")
             for name, text in sql_files():
                 try:
                     con.execute(text)
