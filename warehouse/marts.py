@@ -144,6 +144,8 @@ def after_commit(lake: Lake, tables: set[str]) -> None:
     view reports by name when read, and a warning says why now."""
     if not any(is_input(t) for t in tables):
         return
+    if not any(f.table_name in ("runs", "mart_builds") for f in lake.live_files()):
+        return  # no run and no mart: nothing to build (spares a warehouse connection per load of stimuli)
     from .console import err
 
     try:
