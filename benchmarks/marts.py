@@ -8,11 +8,13 @@ one, else one is filled from `../shared/data/model_emotion` or `EMOLAKE_SHARED_D
   (`-readonly warehouse.duckdb` started in the lake, as the README shows) when one is installed;
 - `lake_status` (commit log and footers) vs what `status` did before: `table_counts`, a count(*)
   of every view, plus the same DISTINCT queries;
-- `refresh --force` once: what a commit that changes the release's inputs now adds.
+- `refresh --force` once: what a commit that changes the release's inputs now adds;
+- with `--searchlight`, the searchlight marts (not materialised) over a release-sized
+  `searchlight_results` of random values, in a second temporary lake.
 
 Each figure is the median of `--repeat` runs, after one warm-up; ratios are before / after.
 
-    PYTHONPATH=/path/to/ns python benchmarks/marts.py [--lake DIR] [--repeat 3]
+    PYTHONPATH=/path/to/ns python benchmarks/marts.py [--lake DIR] [--repeat 3] [--searchlight]
 """
 
 from __future__ import annotations
@@ -83,10 +85,47 @@ def release_lake(root: Path) -> Lake:
     return lake
 
 
+SEARCHLIGHT_MARTS = ("searchlight", "searchlight_counts", "attribute_neuron_ranks", "attribute_neurons",
+                     "attribute_neuron_overlap")
+
+
+def searchlight_marts(root: Path, repeat: int) -> dict[str, float]:
+    """The searchlight marts over a release-sized `searchlight_results` (36,864 neurons x 14 attributes,
+    random taus and p, seed 0) with k = 500, 1000, 4000: candidates for materialising next."""
+    import numpy as np
+    import pyarrow as pa
+
+    from emolake.warehouse.tables import TABLES
+
+    lake = Lake(root)
+    lake.init()
+    rng = np.random.default_rng(0)
+    n, attributes = 36_864, [f"attribute{i:02d}" for i in range(14)]
+    neuron = np.tile(np.arange(n, dtype=np.int32), len(attributes))
+    p = rng.random(n * len(attributes))
+    results = pa.table({"neuron": neuron, "layer": neuron // 3072, "unit": neuron % 3072,
+                        "attribute": np.repeat(attributes, n), "tau": rng.normal(0, 0.1, n * len(attributes)),
+                        "p": p, "q": p, "q_monotone": p, "q_study": p, "inference": ["asymptotic"] * len(p),
+                        "p_asymptotic": p})
+    analysis = {"analysis_id": "bench", "params": "{}", "seed": 0, "fdr": "monotone", "alpha": 0.05, "run_ids": "",
+                "n_emotions": 27, "emotions": "", "created_at": datetime.now(timezone.utc), "code_version": ""}
+    with lake.transaction("benchmarks/marts.py") as txn:
+        txn.write("searchlight_results", results, {"run_set": "bench", "study": "bench"})
+        txn.write("analyses", pa.Table.from_pylist([analysis], schema=TABLES["analyses"].schema),
+                  {"analysis": "searchlight", "run_set": "bench", "study": "bench"})
+        txn.write("neuron_set_sizes", pa.Table.from_pylist([{"k": k, "scope": "global"} for k in (500, 1000, 4000)],
+                                                           schema=TABLES["neuron_set_sizes"].schema),
+                  {"run_set": "bench", "study": "bench"})
+    return {f"{view}, Python API (not materialised)": timed(python_query(lake, view), repeat)
+            for view in SEARCHLIGHT_MARTS}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lake", default=None, help="a lake holding the release (default: ingest one)")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--searchlight", action="store_true",
+                        help="also time the searchlight marts on a release-sized searchlight_results")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         lake = Lake(args.lake) if args.lake else release_lake(Path(tmp) / "lake")
@@ -106,6 +145,8 @@ def main() -> None:
         start = time.perf_counter()
         built = refresh(lake, force=True, progress=False)
         rows["refresh --force (one rebuild, after a commit)"] = time.perf_counter() - start
+        if args.searchlight:
+            rows.update(searchlight_marts(Path(tmp) / "searchlight", args.repeat))
 
     shell_version = subprocess.run([shell, "--version"], capture_output=True, text=True).stdout.strip() if shell else "-"
     print(f"# {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, {platform.platform()}, {os.cpu_count()} CPUs, "
