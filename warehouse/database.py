@@ -268,7 +268,7 @@ def query(lake: Lake, sql: str, params: dict[str, object] | None = None) -> pa.T
 
 
 def table_counts(lake: Lake) -> dict[str, int]:
-    """Row count of every view in the warehouse (what `status` shows)."""
+    """Row count of every view in the warehouse, each view scanned (`status` counts from the commit log instead)."""
     with connect(lake) as con:
         views = [r[0] for r in con.execute(
             "SELECT view_name FROM duckdb_views() WHERE NOT internal AND schema_name = 'main' ORDER BY view_name"
