@@ -5,6 +5,11 @@
 -- that is not fresh is refused with an error naming it, never served stale; the computing view
 -- (`model_rdm_computed`) always answers, at the cost of a scan of every activation.
 
+-- _views_sha256(): the SQL files' fingerprint, which a mart must have been built with to be fresh. A
+-- placeholder here, so that these files run as they are in any DuckDB connection (where no mart is then
+-- fresh); `emolake` replaces it with the real fingerprint after building the views (warehouse/database.py).
+CREATE OR REPLACE MACRO _views_sha256() AS 'unknown: views built outside emolake';
+
 -- model_rdm_mart (staging): one row per run set, emotion pair and metric, as last materialised (fresh or not).
 CREATE OR REPLACE VIEW model_rdm_mart AS
 SELECT run_set, emotion_a, emotion_b, distance, metric, n_runs
