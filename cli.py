@@ -96,7 +96,9 @@ def init(lake: Lake) -> None:
 @json_option
 @pass_lake
 def status(lake: Lake, as_json: bool) -> None:
-    """Show what the lake holds: rows per view, runs, studies, datasets.
+    """Show what the lake holds: rows per table, runs, studies, datasets, stale results and marts.
+
+    Counts come from the commit log, not from scanning views, so it answers in about a second.
 
     \b
     Example:
@@ -109,8 +111,35 @@ def status(lake: Lake, as_json: bool) -> None:
     if as_json:
         print_summary("status", info, as_json=True)
         return
-    print_summary(f"Lake {lake.root}", {k: v for k, v in info.items() if k != "views"})
-    print_summary("Rows per view", info["views"])
+    print_summary(f"Lake {lake.root}", {k: v for k, v in info.items() if k != "rows"})
+    print_summary("Rows per table", info["rows"])
+
+
+@cli.command()
+@click.option("--run-set", default=None, help="Run set: only this one's marts [default: every run set].")
+@click.option("--force", is_flag=True, help="Redo every step, even those the lake already holds: fresh marts are rebuilt too.")
+@json_option
+@pass_lake
+def refresh(lake: Lake, run_set: str | None, force: bool, as_json: bool) -> None:
+    """Rebuild the materialised marts (model_rdm) that are stale or missing.
+
+    Commands that change a mart's inputs rebuild it themselves; this is for lakes written by an
+    older emolake, after a failed or interrupted rebuild, or after the view definitions changed.
+
+    \b
+    Example:
+      emolake --lake lake refresh
+      emolake --lake lake refresh --run-set li2024-roberta --force --json
+    """
+    from emolake.warehouse.console import print_summary
+    from emolake.warehouse.marts import refresh as refresh_marts
+
+    built = refresh_marts(lake.require(), None if run_set is None else [run_set], force=force, progress=not as_json)
+    summary = {f"{b['mart']} run_set={b['run_set']}": f"{b['rows']} rows in {b['seconds']} s" for b in built}
+    if as_json:
+        print_summary("refresh", {"built": built}, as_json=True)
+        return
+    print_summary("Marts rebuilt" if built else "Every mart is fresh", summary)
 
 
 PARAMETER_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")

@@ -82,6 +82,10 @@ def rsa(ctx, study, run_set, metric, method, n_perm, n_boot, seed, attributes_st
 
     summary = run_rsa(_complete(_lake(ctx), run_set, allow_incomplete), study, run_set, metric, method, n_perm, n_boot,
                       seed, progress=not as_json, attributes_study=attributes_study, layers=layers)
+    if run_set is not None:  # the model_rdm view reads the materialised mart: make sure it is fresh
+        from emolake.warehouse.marts import refresh
+
+        refresh(_lake(ctx), [run_set], progress=not as_json, command="rsa")
     _print("RSA", summary, as_json)
 
 

@@ -39,10 +39,10 @@ CREATE OR REPLACE VIEW emotion_profile AS
 SELECT run_id, emotion, neuron, layer, unit, value, n_stimuli
 FROM emotion_profile_spread;
 
--- model_rdm: one row per run set, emotion pair (emotion_a < emotion_b) and metric: each run's RDM of profiles, averaged over the run set.
+-- model_rdm_computed: one row per run set, emotion pair (emotion_a < emotion_b) and metric: each run's RDM of profiles, averaged over the run set, computed from the profiles on every query (the view model_rdm, sql/35_marts.sql, reads these rows materialised).
 -- Profiles become one list per run and emotion (ordered by neuron); correlation distance is
 -- 1 - cosine similarity of the mean-centred lists (= 1 - Pearson r).
-CREATE OR REPLACE VIEW model_rdm AS
+CREATE OR REPLACE VIEW model_rdm_computed AS
 WITH profile AS (
     SELECT r.run_set, p.run_id, p.emotion, list(p.value ORDER BY p.neuron) AS v
     FROM emotion_profile p JOIN runs r ON r.run_id = p.run_id

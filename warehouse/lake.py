@@ -298,6 +298,10 @@ class Lake:
                 txn.commit()
             finally:
                 txn.discard()
+            if txn.committed_tables:
+                from .marts import after_commit
+
+                after_commit(self, txn.committed_tables)  # materialised marts whose inputs this commit changed
 
 
 _WRITERS: dict[Path, list] = {}  # lake root -> [lake lock held shared, nesting depth] in this process
@@ -336,6 +340,7 @@ class LakeTransaction:
         self._replace: set[tuple[str, str]] = set()  # (table, partition) whose old files go on commit
         self._files: list[tuple[Path, Path, dict]] = []  # (staged, final, commit-record entry)
         self._loads: list[dict] = []
+        self.committed_tables: set[str] = set()  # the tables the commit wrote (set by `commit`)
 
     def write(
         self,
@@ -442,6 +447,7 @@ class LakeTransaction:
                                       committed_at=now) for f in gone]
             commit_log.publish(self.lake.root, self.load_id, rows)
             moved.clear()  # published: the files belong to the lake now
+            self.committed_tables = {e["table_name"] for _, _, e in self._files} - {JSON_TABLE}
             for i, f in enumerate(gone):  # already logically removed: a failure here loses nothing
                 with contextlib.suppress(OSError):
                     inside_lake(self.lake.root, self.lake.root / f.path).unlink()

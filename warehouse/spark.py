@@ -38,6 +38,7 @@ from . import commit_log
 from .database import sql_files
 from .errors import BadInputError, EmolakeError, NotFoundError, ReadOnlyQueryError
 from .lake import Lake
+from .marts import MARTS
 from .tables import TABLES, TableSpec
 
 if TYPE_CHECKING:  # pyspark is optional: only the functions that take a session need it
@@ -152,7 +153,9 @@ def _literal_path(path: str) -> str:
 # sources are built from `table_files`, which already lists only those, so the per-view filter,
 # the commit log's own views and its path macro are left out; `_live_files` is registered from the
 # commit log by `register_live_files`.
-COMMIT_LOG_VIEWS = ("_commit_log", "_live_files")
+# The freshness views of the materialised marts (sql/35_marts.sql) read the commit log too; on Spark
+# a mart's view reads its computing view instead (`spark_views`), whose rows the mart stores.
+COMMIT_LOG_VIEWS = ("_commit_log", "_live_files", "_run_set_inputs", "mart_freshness")
 _LIVE_FILTER = r"_lake_path\(filename, \d+\) IN \(SELECT path FROM _live_files WHERE table_name = '[a-z_]+'\)"
 
 
@@ -178,6 +181,10 @@ def spark_views(files: Iterable[tuple[str, str]] | None = None) -> list[tuple[st
                 raise SparkSQLError(f"sql/{file_name}: only CREATE VIEW statements translate to Spark; "
                                     f"found {statement.sql('duckdb')[:80]!r}")
             name = statement.this.name
+            if name in MARTS:
+                views.append((name, f"CREATE OR REPLACE TEMPORARY VIEW {name} AS "
+                                    f"SELECT * FROM {MARTS[name].computing_view}"))
+                continue
             try:
                 views.append((name, _to_spark(statement)))
             except (SparkSQLError, sqlglot.errors.SqlglotError) as exc:

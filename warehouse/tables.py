@@ -400,3 +400,24 @@ register(_spec(
     },
     "One row per stored analysis result (analysis, run set, study) and input partition it read, with that input's version.",
 ))
+
+# --- Materialised marts (warehouse/marts.py, sql/35_marts.sql): a view's rows stored per run set,
+# rebuilt after every commit that changes the run set's inputs, with the input files they came from.
+register(_spec(
+    "model_rdm_mart", {"run_set": pa.string()}, {
+        "emotion_a": pa.string(), "emotion_b": pa.string(), "distance": pa.float64(), "metric": pa.string(),
+        "n_runs": pa.int64(),
+    },
+    "The rows of the computing view model_rdm_computed, stored per run set; read through the view model_rdm.",
+))
+
+register(_spec(
+    "mart_builds", {"mart": pa.string(), "run_set": pa.string()}, {
+        "inputs_sha256": pa.string(),  # sha256 of the sorted, newline-joined paths of the input files
+        "views_sha256": pa.string(),  # the SQL files' fingerprint (warehouse.database.views_fingerprint)
+        "input_files": pa.list_(pa.string()), "load_ids": pa.list_(pa.string()),  # what it was computed from
+        "n_rows": pa.int64(), "seconds": pa.float64(), "built_at": pa.timestamp("us", tz="UTC"),
+        "code_version": pa.string(),
+    },
+    "One row per materialised mart and run set: the input files and loads its rows were computed from.",
+))
