@@ -155,6 +155,7 @@ class ObjectLock:
         self.lease = float(os.environ.get(LEASE_ENV) or LEASE_SECONDS)
         self.lost = False
         self._etag: str | None = None
+        self._since = ""
         self._stop = threading.Event()
         self._renewer: threading.Thread | None = None
 
@@ -163,8 +164,7 @@ class ObjectLock:
 
     def _body(self) -> bytes:
         return json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "command": self.command,
-                           "since": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                           "lease_s": self.lease, "token": uuid.uuid4().hex}).encode()
+                           "since": self._since, "lease_s": self.lease, "token": uuid.uuid4().hex}).encode()
 
     def _try_create(self) -> bool:
         try:
@@ -176,14 +176,18 @@ class ObjectLock:
     def _current(self) -> tuple[dict, str, float] | None:
         """(holder info, ETag, seconds since last renewed) of the lock object, None if there is none."""
         try:
-            out = self._s3("get_object")
-            info = json.loads(out["Body"].read() or b"{}")
+            # the ETag and age first: if the holder renews before the body is read, the ETag is the
+            # older one, and a DELETE conditional on it fails: a lock renewed meanwhile is never broken
+            head = self._s3("head_object")
+            body = self.fs.cat_file(self.path.key)
         except FileNotFoundError:
             return None
+        try:
+            info = json.loads(body or b"{}")
         except ValueError:
             info = {}
-        age = (datetime.now(timezone.utc) - out["LastModified"]).total_seconds()
-        return info, out["ETag"], age
+        age = (datetime.now(timezone.utc) - head["LastModified"]).total_seconds()
+        return info, head["ETag"], age
 
     def _stale(self, info: dict, age: float) -> bool:
         if age > float(info.get("lease_s", self.lease)):
@@ -200,6 +204,7 @@ class ObjectLock:
     def acquire(self, *, shared: bool = False, timeout: float | None = None, record: bool = True) -> bool:
         """Take the lock; `timeout` None waits forever, 0 tries once. True when taken."""
         deadline = None if timeout is None else time.monotonic() + timeout
+        self._since = datetime.now(timezone.utc).isoformat(timespec="seconds")
         while True:
             if self._try_create():
                 break
