@@ -29,7 +29,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from .storage import fsync_dir, parquet_bytes, storage_for  # noqa: F401 (fsync_dir: re-exported)
 
