@@ -371,8 +371,8 @@ class LakeTransaction:
         check_name(final.name, "file name")
         for path in (final, final.parent):
             self.lake.storage.confine(self.lake.root, path)
-        for path in (staged, staged.parent):
-            inside_lake(self.staging.parent, path)
+        for path in (staged, staged.parent):  # staging is in the lake (local) or in this machine's cache for it
+            inside_lake(self.lake.storage.cache_dir(self.lake.root), path)
 
     def commit(self) -> None:
         if not self._files:
