@@ -53,7 +53,8 @@ class EmolakeGroup(click.Group):
 
 @click.group(cls=EmolakeGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.option("--lake", "lake_path", envvar=LAKE_ENV, default=DEFAULT_LAKE, show_default=True,
-              type=click.Path(file_okay=False), help=f"Lake directory (env {LAKE_ENV}).")
+              type=click.Path(file_okay=False), help=f"Lake directory, or s3://bucket/prefix on any S3-compatible store "
+              f"(credentials and endpoint from the AWS environment and config files) (env {LAKE_ENV}).")
 @click.version_option(package_name="emolake")
 @click.pass_context
 def cli(ctx: click.Context, lake_path: str) -> None:

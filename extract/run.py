@@ -187,7 +187,7 @@ def read_manifest(lake: Lake, run_id: str) -> dict | None:
     files = lake.live_paths("runs", f"run_id={run_id}")
     if not files:
         return None
-    rows = pa.concat_tables(pq.read_table(p) for p in files).to_pylist()
+    rows = pa.concat_tables(lake.read_table(p) for p in files).to_pylist()
     return rows[-1] if rows else None
 
 

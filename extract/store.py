@@ -182,7 +182,7 @@ def read_activation_matrix(lake: Lake, run_id: str, layers: Sequence[int] | None
     matrix = None
     for j, layer in enumerate(layers):
         parts = lake.live_paths("activations", f"run_id={run_id}/layer={layer}")
-        table = pa.concat_tables(pq.read_table(p, columns=["stimulus_id", "activation"]) for p in parts)
+        table = pa.concat_tables(lake.read_table(p, columns=["stimulus_id", "activation"]) for p in parts)
         column = table.column("activation").combine_chunks()
         values = column.values.to_numpy(zero_copy_only=False)
         n_rows = table.num_rows

@@ -9,7 +9,6 @@ results computed from the replaced data then show as stale (`stale_results`, `em
 from __future__ import annotations
 
 import contextlib
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -48,19 +47,11 @@ def _lake_kept_only_on_success(lake: Lake) -> Iterator[None]:
     if lake.exists:
         yield
         return
-    existed = lake.root.exists()
-    before = set(lake.root.iterdir()) if existed and lake.root.is_dir() else set()
+    before = lake.storage.entries(lake.root)  # None: nothing there yet
     try:
         yield
     except BaseException:
-        if not existed:
-            shutil.rmtree(lake.root, ignore_errors=True)
-        elif lake.root.is_dir():  # an existing folder that was not a lake: remove only what we added
-            for path in set(lake.root.iterdir()) - before:
-                if path.is_dir() and not path.is_symlink():
-                    shutil.rmtree(path, ignore_errors=True)
-                else:
-                    path.unlink(missing_ok=True)
+        lake.storage.remove_new(lake.root, before)  # an existing folder that was not a lake: only what we added
         raise
 
 

@@ -3,7 +3,7 @@
 Every commit publishes exactly one small Parquet file, `_commits/<load_id>.parquet`, listing the
 files it adds and the ones it removes (`action` 'add' or 'remove', path relative to the lake). It
 is written under a temporary name and renamed into place, so it appears whole or not at all (on
-object storage: one PUT). A data file is part of the lake ("live") when some record adds it and
+object storage: one PUT, conditional on the name being new; see `storage.py`). A data file is part of the lake ("live") when some record adds it and
 none removes it; that is a set difference, so the order records are listed in does not matter.
 Data files are written to their final names before the record and replaced ones deleted only
 after it, so a kill at any point leaves either the old or the new commit visible, plus files no
@@ -23,14 +23,14 @@ from __future__ import annotations
 
 import os
 import signal
-import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.parquet as pq
+
+from .storage import fsync_dir, parquet_bytes, storage_for  # noqa: F401 (fsync_dir: re-exported)
 
 COMMIT_DIR = "_commits"
 SEED_RECORD = "00000000T000000-seed.parquet"
@@ -77,14 +77,15 @@ def commit_dir(root: Path) -> Path:
 
 
 def record_files(root: Path) -> list[Path]:
-    return sorted(commit_dir(root).glob("*.parquet"))
+    return [p for p in storage_for(root).glob(commit_dir(root), "*.parquet") if not p.name.startswith(".")]
 
 
 def read_log(root: Path) -> pa.Table:
     """Every record's rows (seed, checkpoints and commits), in file-name order."""
     for _ in range(5):  # a concurrent checkpoint may delete a record between listing and reading
         try:
-            tables = [pq.read_table(p, schema=COMMIT_SCHEMA) for p in record_files(root)]
+            storage = storage_for(root)
+            tables = [storage.read_table(p, schema=COMMIT_SCHEMA) for p in record_files(root)]
             return pa.concat_tables(tables) if tables else COMMIT_SCHEMA.empty_table()
         except FileNotFoundError:
             continue
@@ -116,20 +117,11 @@ def live_files(root: Path) -> dict[str, LiveFile]:
 
 
 def _write_record(root: Path, name: str, rows: Sequence[dict], fault_prefix: str = "") -> Path:
-    folder = commit_dir(root)
-    folder.mkdir(parents=True, exist_ok=True)
-    final = folder / name
-    tmp = folder / f".{name}.{uuid.uuid4().hex}.tmp"
-    try:
-        pq.write_table(pa.Table.from_pylist(list(rows), schema=COMMIT_SCHEMA), tmp, compression="zstd")
-        with open(tmp, "rb+") as handle:
-            os.fsync(handle.fileno())
-        if fault_prefix:
-            fault_point(f"{fault_prefix}record-written")
-        os.replace(tmp, final)
-        fsync_dir(folder)
-    finally:
-        tmp.unlink(missing_ok=True)
+    final = commit_dir(root) / name
+    data = parquet_bytes(pa.Table.from_pylist(list(rows), schema=COMMIT_SCHEMA), compression="zstd",
+                         compression_level=None)
+    written = (lambda: fault_point(f"{fault_prefix}record-written")) if fault_prefix else None
+    storage_for(root).publish(final, data, before_publish=written)
     return final
 
 
@@ -142,7 +134,7 @@ def publish(root: Path, load_id: str, rows: Sequence[dict]) -> Path:
 
 def seed(root: Path) -> None:
     """The zero-row record that lets `_live_files` resolve in a lake with no commit yet."""
-    if not (commit_dir(root) / SEED_RECORD).exists():
+    if not storage_for(root).exists(commit_dir(root) / SEED_RECORD):
         _write_record(root, SEED_RECORD, [])
 
 
@@ -170,21 +162,13 @@ def checkpoint(root: Path, load_id: str) -> int:
              for path in sorted(added - set(st.live))]
     _write_record(root, f"{load_id}{CHECKPOINT_SUFFIX}", rows)
     fault_point("checkpoint:written")
+    storage = storage_for(root)
     for path in old:
-        path.unlink(missing_ok=True)
-    fsync_dir(commit_dir(root))
+        storage.unlink(path)
+    storage.sync([commit_dir(root)])
     return len(old)
 
 
 def relpath(root: Path, path: Path) -> str:
     return path.relative_to(root).as_posix()
-
-
-def fsync_dir(path: Path) -> None:
-    """Make a folder's entries (a rename, a new file) durable."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 

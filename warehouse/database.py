@@ -2,7 +2,10 @@
 
 The SQL files use paths relative to the lake (`read_parquet('stimuli/*/*.parquet', ...)`), so they
 run unchanged in a plain `duckdb` shell started in the lake directory; from Python we set
-DuckDB's `file_search_path` to the lake instead of changing the working directory.
+DuckDB's `file_search_path` to the lake instead of changing the working directory. A lake on
+object storage (`storage.py`) keeps `warehouse.duckdb` in this machine's cache; its views name
+the lake's absolute 's3://bucket/prefix/...' paths (DuckDB's search path is for local files), and
+every connection reads them through the lake's s3fs filesystem, registered on it.
 
 User SQL (`emolake query`, `export --where`) runs in a sandbox (`sandboxed_connect`): its own
 in-memory DuckDB instance with the warehouse attached read-only, file access confined by DuckDB's
@@ -53,7 +56,18 @@ def sql_files() -> list[tuple[str, str]]:
 
 
 def _configure(con: duckdb.DuckDBPyConnection, lake: Lake) -> None:
-    con.execute("SET file_search_path = ?", [str(lake.root)])
+    lake.storage.register(con)
+    con.execute("SET file_search_path = ?", [str(lake.database_path.parent)])
+
+
+READ_PARQUET_RELATIVE = re.compile(r"read_parquet\('(?![a-z0-9]+://)")
+
+
+def view_sql(lake: Lake, text: str) -> str:
+    """A `sql/` file as it is built for `lake`: its relative lake paths made absolute on object storage."""
+    if lake.storage.local:
+        return text
+    return READ_PARQUET_RELATIVE.sub(lambda m: f"read_parquet('{lake.root}/", text)
 
 
 def views_fingerprint() -> str:
@@ -65,7 +79,7 @@ def views_fingerprint() -> str:
 
 
 def _fingerprint_path(lake: Lake) -> Path:
-    return lake.root / ".views-sha256"
+    return lake.database_path.with_name(".views-sha256")
 
 
 def rebuild_views(lake: Lake, only_if_stale: bool = False) -> list[str]:
@@ -84,7 +98,7 @@ def rebuild_views(lake: Lake, only_if_stale: bool = False) -> list[str]:
             _configure(con, lake)
             for name, text in sql_files():
                 try:
-                    con.execute(text)
+                    con.execute(view_sql(lake, text))
                 except duckdb.Error as exc:
                     raise BadInputError(f"sql/{name} failed to build: {exc}") from exc
                 applied.append(name)
@@ -101,7 +115,8 @@ def _views_stale(lake: Lake) -> bool:
 
 
 def _warehouse_lock(lake: Lake) -> FileLock:
-    return FileLock(lake.root / LOCK_DIR / "warehouse.lock", f"the warehouse of {lake.root}", "rebuild views")
+    return FileLock(lake.database_path.parent / LOCK_DIR / "warehouse.lock", f"the warehouse of {lake.root}",
+                    "rebuild views")
 
 
 def _open(lake: Lake, read_only: bool) -> duckdb.DuckDBPyConnection:
@@ -143,16 +158,21 @@ def readable_folders() -> list[str]:
 
 
 def readable_directories(lake: Lake) -> list[str]:
-    """`allowed_directories`: the readable folders, relative (as the views name them) and absolute."""
+    """`allowed_directories`: the readable folders, relative (as the views name them) and absolute
+    (on object storage: 's3://bucket/prefix/<folder>/' only)."""
     folders = readable_folders()
-    return [f"{name}/" for name in folders] + [f"{lake.root / name}/" for name in folders]
+    relative = [f"{name}/" for name in folders] if lake.storage.local else []
+    return relative + [f"{lake.root / name}/" for name in folders]
 
 
 def symlinks_leading_out(lake: Lake) -> list[Path]:
     """Links in or as the readable folders that resolve outside the lake (DuckDB does not follow them for us).
 
     One `scandir` walk; an entry's link flag comes with the directory listing, so only links are stat'ed.
+    Object stores have no links.
     """
+    if not lake.storage.local:
+        return []
     root = Path(os.path.realpath(lake.root))
     found = [lake.root / name for name in readable_folders()
              if (lake.root / name).is_symlink() and root not in Path(os.path.realpath(lake.root / name)).parents]
@@ -194,7 +214,7 @@ def sandboxed_connect(lake: Lake) -> Iterator[duckdb.DuckDBPyConnection]:
     cwd = os.getcwd()
     spill = tempfile.mkdtemp(prefix="emolake-query-")  # DuckDB's default '.tmp' would land in the lake
     try:
-        os.chdir(lake.root)
+        os.chdir(lake.database_path.parent)  # the lake (local), or its cache folder (object storage)
         con = duckdb.connect(":memory:", config={**NO_EXTENSIONS, "temp_directory": spill})
         try:
             con.execute("ATTACH ? AS warehouse (READ_ONLY)", [str(lake.database_path)])

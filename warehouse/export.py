@@ -21,7 +21,7 @@ import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 
 from .console import progress_bar
-from .database import check_read_only, run_error, sandboxed_connect
+from .database import check_read_only, run_error, sandboxed_connect, view_sql
 from .errors import BadInputError, NotFoundError, writing
 from .lake import PARQUET_OPTIONS, Lake
 from .tables import TABLES
@@ -92,7 +92,7 @@ def export(lake: Lake, name: str, fmt: str, out: str | os.PathLike, where: str |
         raise BadInputError("--out points inside the lake, which only emolake commands write", file=str(out),
                             column="--out", expected=f"a path outside {real_root}", found=str(real_out))
     with sandboxed_connect(lake) as con:
-        sql = f"SELECT * FROM {source_sql(con, name)}"
+        sql = view_sql(lake, f"SELECT * FROM {source_sql(con, name)}")  # absolute paths on object storage
         if where:
             sql += f" WHERE {where}"
         check_read_only(sql)

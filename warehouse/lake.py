@@ -1,10 +1,11 @@
 """Lake paths and atomic, all-or-nothing writes of table partitions.
 
-A `Lake` is a directory of hive-partitioned Parquet tables (see `tables.py`) plus a commit log
-(`_commits/`, see `commit_log.py`) saying which of its files are part of it. Writes go through a
-`LakeTransaction`: files are staged under `.staging/`, fsynced, moved to their final (new,
-unique) names, and then ONE commit record is published atomically; the files it replaces are
-deleted after that. Every reader (the views in `sql/`, `Lake.live_files`) sees only files named
+A `Lake` is a directory (a local folder, or a prefix of an S3 bucket: `storage.py`) of
+hive-partitioned Parquet tables (see `tables.py`) plus a commit log (`_commits/`, see
+`commit_log.py`) saying which of its files are part of it. Writes go through a
+`LakeTransaction`: files are staged under `.staging/`, moved (locally: fsynced and renamed; on
+object storage: uploaded) to their final (new, unique) names, and then ONE commit record is
+published atomically (a rename, or one PUT); the files it replaces are deleted after that. Every reader (the views in `sql/`, `Lake.live_files`) sees only files named
 by a published record, so a query sees whole commits only, even after a SIGKILL at any point.
 If anything raises before the record is published, the lake is byte-for-byte as it was; what a
 killed writer leaves is invisible and deleted by the next writer (`Lake.clean_up`, under the
@@ -28,14 +29,14 @@ import pyarrow.parquet as pq
 
 from . import commit_log
 from .errors import EmolakeError, LockedError, NotFoundError, ReplaceRefusedError, writing
-from .locks import LOCK_DIR, FileLock, lock_file_name
+from .locks import LOCK_DIR, FileLock, ObjectLock, lock_file_name
 from .names import check_name, check_partition_value, inside_lake
+from .storage import PARQUET_OPTIONS, storage_for, write_bytes_atomic, write_parquet_atomic  # noqa: F401 (re-exported)
 from .tables import TABLES, TableSpec
 from .version import code_version
 
 DEFAULT_LAKE = "lake"
 LAKE_ENV = "EMOLAKE_LAKE"
-PARQUET_OPTIONS = {"compression": "zstd", "compression_level": 3}
 MARKER = ".emolake"
 FORMAT = 2  # 2: the commit log (`_commits/`) says which files are part of the lake
 LOCK_TIMEOUT = 60.0  # seconds a writer waits for a partition another writer is committing
@@ -51,34 +52,6 @@ def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
-def write_parquet_atomic(table: pa.Table, path: Path, **options) -> None:
-    """Write `table` to `path` via a temporary name in the same folder, fsync, rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        pq.write_table(table, tmp, **{**PARQUET_OPTIONS, **options})
-        with open(tmp, "rb+") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-        commit_log.fsync_dir(path.parent)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def write_bytes_atomic(data: bytes, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        with open(tmp, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-        commit_log.fsync_dir(path.parent)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def partition_path(spec: TableSpec, values: Mapping[str, object]) -> str:
     """'dataset=goemotions' style relative folder for one partition of `spec`.
 
@@ -91,21 +64,30 @@ def partition_path(spec: TableSpec, values: Mapping[str, object]) -> str:
 
 
 class Lake:
-    """A lake directory. Cheap to construct; `init()` creates the folders and seed files."""
+    """A lake directory or object-store prefix. Cheap to construct; `init()` creates the folders and seed files.
+
+    `root` is a local path or 's3://bucket/prefix'; `storage` is its backend (`storage.py`).
+    """
 
     def __init__(self, root: str | os.PathLike) -> None:
-        self.root = Path(root).resolve()
+        self.storage = storage_for(root)
+        self.root = self.storage.root(root)
 
     def __repr__(self) -> str:
         return f"Lake({str(self.root)!r})"
 
     @property
     def database_path(self) -> Path:
-        return self.root / "warehouse.duckdb"
+        """The DuckDB file holding the views (in the lake; for a lake on object storage, in this machine's cache)."""
+        return self.storage.cache_dir(self.root) / "warehouse.duckdb"
 
     @property
     def exists(self) -> bool:
-        return (self.root / MARKER).exists()
+        return self.storage.exists(self.root / MARKER)
+
+    def read_table(self, path: Path, **options) -> pa.Table:
+        """One file of the lake (a path from `live_paths`) as an Arrow table; `options` as for `pq.read_table`."""
+        return self.storage.read_table(path, **options)
 
     def table_dir(self, name: str) -> Path:
         if name not in TABLES:
@@ -119,7 +101,7 @@ class Lake:
             )
         if self._format() < FORMAT:
             self._upgrade()
-        if any(not self.seed_path(spec).exists() for spec in TABLES.values()):
+        if any(not self.storage.exists(self.seed_path(spec)) for spec in TABLES.values()):
             self.init()  # a table added since the lake was created: its seed file lets its view resolve
         return self
 
@@ -127,31 +109,30 @@ class Lake:
         """Create the lake (idempotent). Returns True if anything was created."""
         created = not self.exists
         upgrade = self.exists and self._format() < FORMAT
-        self.root.mkdir(parents=True, exist_ok=True)
+        self.storage.make_root(self.root)
         for spec in TABLES.values():
             seed = self.seed_path(spec)
             # a seed of an older schema is rewritten (zero rows): the views read new columns from it
-            if not seed.exists() or not pq.read_schema(seed).equals(spec.schema):
+            if not self.storage.exists(seed) or not self.storage.read_schema(seed).equals(spec.schema):
                 created = True
                 empty = spec.schema.empty_table()
-                write_parquet_atomic(empty, seed, **spec.write_options)
+                self.storage.write_parquet(empty, seed, **spec.write_options)
         commit_log.seed(self.root)
-        self._lake_lock().path.parent.mkdir(exist_ok=True)
-        self._lake_lock().path.touch(exist_ok=True)
+        self._lake_lock().prepare()
         if upgrade:
             self._upgrade()
-        if not (self.root / MARKER).exists():
+        if not self.storage.exists(self.root / MARKER):
             self._write_marker()
         return created
 
     def _format(self) -> int:
         try:
-            return int(json.loads((self.root / MARKER).read_text()).get("format", 1))
+            return int(json.loads(self.storage.read_bytes(self.root / MARKER)).get("format", 1))
         except (OSError, ValueError, AttributeError):
             return 1
 
     def _write_marker(self) -> None:
-        write_bytes_atomic(json.dumps({"format": FORMAT, "created_by": code_version()}).encode(), self.root / MARKER)
+        self.storage.publish(self.root / MARKER, json.dumps({"format": FORMAT, "created_by": code_version()}).encode())
 
     def _upgrade(self) -> None:
         """A lake written before the commit log: one first record adopting every data file in it."""
@@ -175,14 +156,12 @@ class Lake:
         for name, spec in TABLES.items():
             base = self.root / name
             seed = self.seed_path(spec)
-            for path in sorted(base.rglob("*")) if base.is_dir() else []:
-                if path.is_file() and path != seed and (path.suffix == ".parquet" or path.name.endswith(".tmp")):
+            for path in self.storage.files(base):
+                if path != seed and (path.suffix == ".parquet" or path.name.endswith(".tmp")):
                     rel = path.parent.relative_to(base).as_posix()
                     yield path, name, "" if rel == "." else rel
-        validation = self.root / VALIDATION_DIR
-        for path in sorted(validation.rglob("*")) if validation.is_dir() else []:
-            if path.is_file():
-                yield path, JSON_TABLE, ""
+        for path in self.storage.files(self.root / VALIDATION_DIR):
+            yield path, JSON_TABLE, ""
 
     def seed_path(self, spec: TableSpec) -> Path:
         folder = self.root / spec.name
@@ -214,15 +193,16 @@ class Lake:
 
     # --- writers: the lake lock, clean-up of killed writers, run locks
 
-    def _lake_lock(self, command: str = "") -> FileLock:
-        return FileLock(self.root / LOCK_DIR / "lake.lock", f"the lake {self.root}", command)
+    def _lake_lock(self, command: str = "") -> FileLock | ObjectLock:
+        return self.storage.lock(self.root / LOCK_DIR / "lake.lock", f"the lake {self.root}", command)
 
     @contextlib.contextmanager
     def writing(self, command: str = "") -> Iterator[None]:
         """Hold the lake lock shared while this process may leave uncommitted files in the lake.
 
         The first writer of a process cleans up after killed writers when it can have the lock
-        exclusively (no other writer running); re-entrant within a process.
+        exclusively (no other writer running); re-entrant within a process. On object storage the
+        lock has no shared mode: writers take turns, each cleaning up first.
         """
         held = _WRITERS.get(self.root)
         if held is not None:
@@ -237,6 +217,8 @@ class Lake:
                     raise
                 lock.downgrade()
             elif not lock.acquire(shared=True, timeout=LOCK_TIMEOUT, record=False):
+                if isinstance(lock, ObjectLock):
+                    lock.require(timeout=0)  # raises naming the writer holding it
                 raise LockedError(f"the lake {self.root} is being cleaned up by another command for over "
                                   f"{LOCK_TIMEOUT:g} s; rerun when it has finished")
             held = _WRITERS[self.root] = [lock, 1]
@@ -262,27 +244,27 @@ class Lake:
         """Delete what killed writers left: staging folders, temporary files, data files no commit
         names (or that a commit removed). Call only with the lake lock held exclusively."""
         removed = {"staging": 0, "files": 0, "records": 0}
-        staging = self.root / ".staging"
+        staging = self.storage.staging_root(self.root)
         if staging.exists():
             removed["staging"] = sum(1 for _ in staging.iterdir())
             shutil.rmtree(staging, ignore_errors=True)
         st = commit_log.state(self.root)
         for path, _, _ in self._data_files():
             if commit_log.relpath(self.root, path) not in st.live:
-                path.unlink(missing_ok=True)
+                self.storage.unlink(path)
                 removed["files"] += 1
-        for tmp in commit_log.commit_dir(self.root).glob(".*.tmp"):
-            tmp.unlink(missing_ok=True)
+        for tmp in self.storage.glob(commit_log.commit_dir(self.root), ".*.tmp"):
+            self.storage.unlink(tmp)
             removed["files"] += 1
         if removed["files"]:
-            _remove_empty_dirs(self)
+            self.storage.remove_empty_dirs(self.root / name for name in TABLES)
         if st.n_records > commit_log.CHECKPOINT_AFTER:
             removed["records"] = commit_log.checkpoint(self.root, new_load_id())
         return removed
 
-    def run_lock(self, run_id: str, command: str = "") -> FileLock:
+    def run_lock(self, run_id: str, command: str = "") -> FileLock | ObjectLock:
         """The lock an extraction holds for its whole run (`held()` fails at once if taken)."""
-        return FileLock(self.root / LOCK_DIR / lock_file_name("run", run_id), f"run {run_id!r}", command)
+        return self.storage.lock(self.root / LOCK_DIR / lock_file_name("run", run_id), f"run {run_id!r}", command)
 
     @contextlib.contextmanager
     def transaction(self, command: str = "", *, replace: bool = False) -> Iterator["LakeTransaction"]:
@@ -307,15 +289,6 @@ class Lake:
 _WRITERS: dict[Path, list] = {}  # lake root -> [lake lock held shared, nesting depth] in this process
 
 
-def _remove_empty_dirs(lake: Lake) -> None:
-    """Partition folders left empty by the clean-up (seed folders keep their seed file)."""
-    for name in TABLES:
-        base = lake.root / name
-        for folder in sorted((p for p in base.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)):
-            with contextlib.suppress(OSError):
-                folder.rmdir()
-
-
 def new_load_id() -> str:
     """'20260101T120000-1a2b3c4d': sorts by start time, unique by its random part."""
     return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
@@ -336,7 +309,7 @@ class LakeTransaction:
         self.command = command
         self.allow_replace = allow_replace
         self.load_id = new_load_id()
-        self.staging = lake.root / ".staging" / self.load_id
+        self.staging = lake.storage.staging_root(lake.root) / self.load_id
         self._replace: set[tuple[str, str]] = set()  # (table, partition) whose old files go on commit
         self._files: list[tuple[Path, Path, dict]] = []  # (staged, final, commit-record entry)
         self._loads: list[dict] = []
@@ -401,16 +374,14 @@ class LakeTransaction:
     def _confine(self, final: Path, staged: Path) -> None:
         """A file this transaction writes has a valid name, and it and its folder resolve inside the lake."""
         check_name(final.name, "file name")
-        for path in (final, staged):
-            inside_lake(self.lake.root, path)
-            inside_lake(self.lake.root, path.parent)
+        for path in (final, final.parent):
+            self.lake.storage.confine(self.lake.root, path)
+        for path in (staged, staged.parent):  # staging is in the lake (local) or in this machine's cache for it
+            inside_lake(self.lake.storage.cache_dir(self.lake.root), path)
 
     def commit(self) -> None:
         if not self._files:
             return
-        for staged, _, _ in self._files:
-            with open(staged, "rb+") as handle:
-                os.fsync(handle.fileno())
         loads = pa.Table.from_pylist(self._loads, schema=TABLES["loads"].schema)
         staged = self.staging / "loads" / f"part-{self.load_id}.parquet"
         staged.parent.mkdir(parents=True, exist_ok=True)
@@ -421,9 +392,10 @@ class LakeTransaction:
             rows=loads.num_rows)))
         written = sorted({(e["table_name"], e["partition"]) for _, _, e in self._files
                           if e["table_name"] not in (JSON_TABLE, "loads")})  # those two only get new, unique files
-        locks = [FileLock(self.lake.root / LOCK_DIR / lock_file_name("partition", f"{t}/{p}"),
-                          f"partition {t}/{p}", self.command) for t, p in written]
-        taken: list[FileLock] = []
+        storage = self.lake.storage
+        locks = [storage.lock(self.lake.root / LOCK_DIR / lock_file_name("partition", f"{t}/{p}"),
+                              f"partition {t}/{p}", self.command) for t, p in written]
+        taken: list[FileLock | ObjectLock] = []
         moved: list[Path] = []
         try:
             for lock in locks:  # sorted: two transactions never wait for each other in a circle
@@ -435,12 +407,12 @@ class LakeTransaction:
                     raise EmolakeError(f"refusing to overwrite {final}: the lake already holds this path")
             gone = [f for f in log.live.values() if (f.table_name, f.partition) in self._replace]
             for i, (staged, final, _) in enumerate(self._files):
-                final.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(staged, final)
                 moved.append(final)
+                storage.place(staged, final)
                 commit_log.fault_point(f"commit:moved:{i}")
-            for folder in {final.parent for _, final, _ in self._files}:
-                commit_log.fsync_dir(folder)
+            storage.sync({final.parent for _, final, _ in self._files})
+            for lock in [*taken, *self._writer_locks()]:
+                lock.check()  # on object storage: a lock broken meanwhile means another writer may be cleaning up
             now = datetime.now(timezone.utc)
             rows = [{**e, "committed_at": now} for _, _, e in self._files]
             rows += [commit_log.entry(self.load_id, self.command, "remove", f.table_name, f.partition, f.path,
@@ -450,15 +422,19 @@ class LakeTransaction:
             self.committed_tables = {e["table_name"] for _, _, e in self._files} - {JSON_TABLE}
             for i, f in enumerate(gone):  # already logically removed: a failure here loses nothing
                 with contextlib.suppress(OSError):
-                    inside_lake(self.lake.root, self.lake.root / f.path).unlink()
+                    storage.unlink(storage.confine(self.lake.root, self.lake.root / f.path))
                 commit_log.fault_point(f"commit:deleted:{i}")
         finally:
             for path in moved:  # not published (an error above): the files go again
                 with contextlib.suppress(OSError):
-                    path.unlink()
+                    storage.unlink(path)
             for lock in taken:
                 lock.release()
         self._files.clear()
+
+    def _writer_locks(self) -> list[FileLock | ObjectLock]:
+        held = _WRITERS.get(self.lake.root)
+        return [held[0]] if held else []
 
     def _check_sources(self, log: commit_log.LogState) -> None:
         """Refuse to replace a partition that another source loaded, unless `allow_replace`.
