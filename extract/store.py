@@ -24,7 +24,6 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from emolake.warehouse.errors import BadInputError, NotFoundError
 from emolake.warehouse.lake import Lake, LakeTransaction, write_parquet_atomic
@@ -199,7 +198,7 @@ def read_activation_matrix(lake: Lake, run_id: str, layers: Sequence[int] | None
 def profile_parts_done(lake: Lake, run_id: str) -> set[str]:
     """The parts (chunk file names) whose stimuli a profiles run holds, from `profile_stimuli`'s rows."""
     paths = lake.live_paths("profile_stimuli", f"run_id={run_id}")
-    return {part for p in paths for part in pq.read_table(p, columns=["part"]).column("part").unique().to_pylist()}
+    return {part for p in paths for part in lake.read_table(p, columns=["part"]).column("part").unique().to_pylist()}
 
 
 def merge_profile_parts(lake: Lake, run_id: str, command: str) -> int:
@@ -220,7 +219,7 @@ def merge_profile_parts(lake: Lake, run_id: str, command: str) -> int:
         return 0
     with lake.transaction(f"{command} (merge profile parts)") as txn:
         for partition, paths in sorted(by_layer.items()):
-            table = pa.concat_tables(pq.read_table(p) for p in sorted(paths, key=merged_first))
+            table = pa.concat_tables(lake.read_table(p) for p in sorted(paths, key=merged_first))
             emotions = sorted(set(table.column("emotion").to_pylist()))
             index = np.searchsorted(emotions, table.column("emotion").to_numpy(zero_copy_only=False))
             d_ff = len(table.column("value_sum")[0])
@@ -241,7 +240,7 @@ def merge_profile_parts(lake: Lake, run_id: str, command: str) -> int:
             }, schema=TABLES["profile_parts"].schema)
             txn.write("profile_parts", out, {"run_id": run_id, "layer": int(partition.rsplit("=", 1)[1])},
                       part_name=f"part-merged-{txn.load_id}.parquet")
-        txn.write("profile_stimuli", pa.concat_tables(pq.read_table(p) for p in stimuli), {"run_id": run_id},
+        txn.write("profile_stimuli", pa.concat_tables(lake.read_table(p) for p in stimuli), {"run_id": run_id},
                   part_name=f"part-merged-{txn.load_id}.parquet")
     return sum(len(paths) for paths in by_layer.values()) + len(stimuli)
 
@@ -260,7 +259,7 @@ def read_profile_sums(lake: Lake, run_id: str) -> tuple[list[str], np.ndarray, n
     counts: dict[str, int] | None = None
     blocks = []
     for layer in layers:
-        table = pa.concat_tables(pq.read_table(p, columns=["emotion", "n_rows", "value_sum"]) for p in by_layer[layer])
+        table = pa.concat_tables(lake.read_table(p, columns=["emotion", "n_rows", "value_sum"]) for p in by_layer[layer])
         emotions = table.column("emotion").to_pylist()
         n_rows = table.column("n_rows").to_numpy()
         values = table.column("value_sum").combine_chunks().values.to_numpy(zero_copy_only=False)

@@ -10,7 +10,6 @@ log and a few small tables.
 
 from __future__ import annotations
 
-import pyarrow.parquet as pq
 
 from .commit_log import LiveFile
 from .database import connect
@@ -25,7 +24,7 @@ def table_rows(lake: Lake, files: list[LiveFile] | None = None) -> dict[str, int
     rows = dict.fromkeys(sorted(TABLES), 0)
     for f in lake.live_files() if files is None else files:
         if f.table_name in rows:
-            rows[f.table_name] += f.rows if f.rows is not None else pq.read_metadata(lake.root / f.path).num_rows
+            rows[f.table_name] += f.rows if f.rows is not None else lake.read_table(lake.root / f.path, columns=[]).num_rows
     return rows
 
 
