@@ -8,17 +8,19 @@ FROM read_parquet('inferences/*/*.parquet', hive_partitioning = true, hive_types
 WHERE inference_id <> '_empty'
   AND _lake_path(filename, 3) IN (SELECT path FROM _live_files WHERE table_name = 'inferences');
 
--- inference_accuracy: one row per inference run, emotion ('all' for the 27-way task) and split.
+-- inference_accuracy: one row per inference run, emotion ('all' for the 27-way task), seed (the replicate) and split.
 CREATE OR REPLACE VIEW inference_accuracy AS
-SELECT inference_id, emotion, split, n_stimuli, accuracy, selected
-FROM read_parquet('inference_accuracy/*/*.parquet', hive_partitioning = true, hive_types = {'inference_id': VARCHAR})
+SELECT inference_id, emotion, split, n_stimuli, accuracy, selected, seed
+FROM read_parquet('inference_accuracy/*/*.parquet', hive_partitioning = true, union_by_name = true,
+                  hive_types = {'inference_id': VARCHAR})
 WHERE inference_id <> '_empty'
   AND _lake_path(filename, 3) IN (SELECT path FROM _live_files WHERE table_name = 'inference_accuracy');
 
--- task_stimuli: one row per inference run, task (emotion), split and stimulus, with its label.
+-- task_stimuli: one row per inference run, task (emotion), seed (the replicate), split and stimulus, with its label.
 CREATE OR REPLACE VIEW task_stimuli AS
-SELECT inference_id, emotion, split, stimulus_id, label, draw_seed
-FROM read_parquet('task_stimuli/*/*.parquet', hive_partitioning = true, hive_types = {'inference_id': VARCHAR})
+SELECT inference_id, emotion, split, stimulus_id, label, draw_seed, seed
+FROM read_parquet('task_stimuli/*/*.parquet', hive_partitioning = true, union_by_name = true,
+                  hive_types = {'inference_id': VARCHAR})
 WHERE inference_id <> '_empty'
   AND _lake_path(filename, 3) IN (SELECT path FROM _live_files WHERE table_name = 'task_stimuli');
 
@@ -28,6 +30,20 @@ SELECT inference_id, emotion, class_index, weights, bias, c
 FROM read_parquet('probes/*/*.parquet', hive_partitioning = true, hive_types = {'inference_id': VARCHAR})
 WHERE inference_id <> '_empty'
   AND _lake_path(filename, 3) IN (SELECT path FROM _live_files WHERE table_name = 'probes');
+
+-- prompts: one row per inference run, emotion and seed: a trained soft prompt ([n_prompt * hidden] float32, row-major).
+CREATE OR REPLACE VIEW prompts AS
+SELECT inference_id, emotion, seed, n_prompt, hidden, vectors, words, settings, best_epoch, select_accuracy,
+       report_accuracy, losses, model, weights_sha256, tokenizer_sha256, created_at
+FROM read_parquet('prompts/*/*.parquet', hive_partitioning = true, hive_types = {'inference_id': VARCHAR})
+WHERE inference_id <> '_empty'
+  AND _lake_path(filename, 3) IN (SELECT path FROM _live_files WHERE table_name = 'prompts');
+
+-- prompt_summary: one row per inference run, emotion and seed: a stored prompt without its vectors.
+CREATE OR REPLACE VIEW prompt_summary AS
+SELECT inference_id, emotion, seed, n_prompt, hidden, words, best_epoch, select_accuracy, report_accuracy,
+       len(losses) AS epochs, losses[len(losses)] AS final_loss, model, settings, created_at
+FROM prompts;
 
 -- ablations: one row per ablation condition (run set, study, k): kind, attribute, draw, seed, neuron ids.
 CREATE OR REPLACE VIEW ablations AS

@@ -113,15 +113,15 @@ register(_spec(
 register(_spec(
     "inference_accuracy", {"inference_id": pa.string()}, {
         "emotion": pa.string(), "split": pa.string(), "n_stimuli": pa.int64(), "accuracy": pa.float64(),
-        "selected": pa.string(),
+        "selected": pa.string(), "seed": pa.int64(),  # the replicate (soft-prompt --seeds); NULL in older lakes
     },
-    "One row per inference run, emotion (or 'all' for the 27-way task) and split: accuracy.",
+    "One row per inference run, emotion (or 'all' for the 27-way task), seed and split: accuracy.",
 ))
 
 register(_spec(
     "task_stimuli", {"inference_id": pa.string()}, {
         "emotion": pa.string(), "split": pa.string(), "stimulus_id": pa.string(), "label": pa.int32(),
-        "draw_seed": pa.int64(),
+        "draw_seed": pa.int64(), "seed": pa.int64(),  # the replicate whose task it is; NULL in older lakes
     },
     "Which stimuli each task holds: label 1/0 for a binary emotion task, class index for the 27-way task.",
 ))
@@ -132,6 +132,18 @@ register(_spec(
         "bias": pa.float64(), "c": pa.float64(),
     },
     "Linear probe weights (standardisation folded in): one row per binary emotion task or 27-way class.",
+))
+
+register(_spec(
+    "prompts", {"inference_id": pa.string()}, {
+        "emotion": pa.string(), "seed": pa.int64(), "n_prompt": pa.int32(), "hidden": pa.int32(),
+        "vectors": pa.list_(pa.float32()),  # [n_prompt * hidden] row-major: the prompt kept on the select split
+        "words": pa.list_(pa.string()), "settings": pa.string(),  # JSON: n_prompt, epochs, lr, batch_size, ...
+        "best_epoch": pa.int64(), "select_accuracy": pa.float64(), "report_accuracy": pa.float64(),
+        "losses": pa.list_(pa.float64()), "model": pa.string(), "weights_sha256": pa.string(),
+        "tokenizer_sha256": pa.string(), "created_at": pa.timestamp("us", tz="UTC"),
+    },
+    "One trained soft prompt per inference run, emotion and seed: the vectors, settings, best epoch, accuracy, losses.",
 ))
 
 register(_spec(

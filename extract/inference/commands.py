@@ -30,6 +30,25 @@ def _emotions(value: str | None) -> list[str] | None:
     return [normalise_emotion(e) for e in value.split(",") if e.strip()] if value else None
 
 
+def _seeds(value: str | None, seed: int, ctx: click.Context) -> list[int] | None:
+    """--seeds as integers (None when not given); --seed given too must be one of them."""
+    from emolake.warehouse.errors import BadInputError
+
+    if value is None:
+        return None
+    try:
+        seeds = [int(s) for s in value.split(",")]
+    except ValueError as exc:
+        raise BadInputError("--seeds takes comma-separated integers", column="seeds", expected="e.g. 1,3,5",
+                            found=value) from exc
+    if len(set(seeds)) != len(seeds):
+        raise BadInputError("--seeds names a seed twice", column="seeds", expected="distinct seeds", found=value)
+    if ctx.get_parameter_source("seed") is not click.core.ParameterSource.DEFAULT and seed not in seeds:
+        raise BadInputError("--seed is not one of --seeds", column="seed", expected=f"one of {value} (or no --seed)",
+                            found=seed)
+    return seeds
+
+
 @click.command("infer")
 @click.option("--model", default=None, metavar="NAME_OR_PATH",
               help="Model: a local folder, Hugging Face hub name, .gguf file, or all-minilm-l6-v2 (default) / "
@@ -45,6 +64,9 @@ def _emotions(value: str | None) -> list[str] | None:
 @click.option("--emotions", default=None, help="Emotion set: one task per emotion, comma-separated "
               "[default: the 27 GoEmotions emotions].")
 @click.option("--seed", type=int, default=0, show_default=True, help="Random seed: of the negative draws and the fitting.")
+@click.option("--seeds", "seeds", default=None, metavar="S1,S2,...",
+              help="Soft-prompt replicates: comma-separated distinct seeds, one prompt per emotion and seed (the "
+                   "study: 12), each seeding its negative draw, initialisation and batch order [default: --seed].")
 @split_options
 @click.option("--max-per-emotion", type=click.IntRange(1), default=None,
               help="Cap positives per emotion (binary) or stimuli per class (multiclass) in every split.")
@@ -64,21 +86,26 @@ def _emotions(value: str | None) -> list[str] | None:
 @click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True, help=DEVICE_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.pass_obj
-def infer(lake, model, dataset, readout, task, emotions, seed, fit_split, select_split, report_split,
+def infer(lake, model, dataset, readout, task, emotions, seed, seeds, fit_split, select_split, report_split,
           max_per_emotion, template, pooling, label_words, prompt_length, epochs, lr, batch_size, device,
           as_json) -> None:
     """Fit and score an emotion-inference read-out on a dataset's splits; store accuracy, probes, predictions.
+
+    With --readout soft-prompt, one prompt per emotion and seed is trained and stored in `prompts`
+    (each as soon as it is trained: the same command again resumes, training only what is missing).
 
     \b
     Example:
       emolake --lake lake infer --dataset goemotions --readout probe --max-per-emotion 200
       emolake --lake lake infer --task multiclass --emotions joy,anger,fear --json
+      emolake --lake lake infer --model smollm2-135m-instruct --readout soft-prompt --emotions joy,anger --seeds 1,2 --max-per-emotion 2 --epochs 1
     """
-    from emolake.extract.inference.run import InferenceConfig, fit_inference, load_stimuli, write_inference
+    from emolake.extract.inference.run import InferenceConfig, load_stimuli, run_inference
     from emolake.extract.models.loading import load_model, resolve_device
     from emolake.warehouse.console import print_summary, progress_bar
 
     lake.require()
+    seed_list = _seeds(seeds, seed, click.get_current_context())
     device = resolve_device(device)
     with progress_bar("texts") as bar:
         bar_task = bar.add_task("loading model", total=None)
@@ -86,19 +113,27 @@ def infer(lake, model, dataset, readout, task, emotions, seed, fit_split, select
         stimuli = load_stimuli(lake, dataset)
         config = InferenceConfig(
             model=loaded.name, dataset=dataset, readout=readout, task=task, emotions=_emotions(emotions), seed=seed,
+            seeds=seed_list,
             fit_split=fit_split, select_split=select_split, report_split=report_split,
             max_per_emotion=max_per_emotion, template=template, pooling=pooling,
             label_words=[w.strip() for w in label_words.split(",")] if label_words else None,
             batch_size=batch_size, device=device,
             soft_prompt={"n_prompt": prompt_length, "epochs": epochs, "lr": lr} if readout == "soft-prompt" else {})
         bar.update(bar_task, description=f"{readout} read-out")
-        fitted = fit_inference(loaded, stimuli, config, progress=lambda n: bar.advance(bar_task, n))
-        with lake.transaction(f"infer {fitted.inference_id}") as txn:
-            write_inference(txn, fitted)
+
+        def start(label: str, total: int) -> None:  # one bar per trained (emotion, seed) prompt
+            bar.reset(bar_task, total=total, description=label)
+
+        fitted = run_inference(lake, loaded, stimuli, config, progress=lambda n: bar.advance(bar_task, n),
+                               start=start)
     report = fitted.accuracy[fitted.accuracy["split"] == report_split]
+    per_task = report.groupby("emotion", sort=False)["accuracy"].mean()
     summary = {"inference_id": fitted.inference_id, "model": loaded.name, "dataset": dataset, "readout": readout,
-               "task": task, "tasks": len(report), f"mean {report_split} accuracy": round(float(report["accuracy"].mean()), 4),
-               "accuracy per task": {r.emotion: round(r.accuracy, 4) for r in report.itertuples()}}
+               "task": task, "tasks": len(per_task), "seeds": config.replicate_seeds,
+               f"mean {report_split} accuracy": round(float(report["accuracy"].mean()), 4),
+               "accuracy per task": {e: round(float(a), 4) for e, a in per_task.items()}}
+    if fitted.prompts:
+        summary["prompts"] = len(fitted.prompts)
     print_summary(f"Inference {fitted.inference_id}", summary, as_json=as_json)
 
 

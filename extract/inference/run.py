@@ -24,12 +24,14 @@ from emolake.extract.inference.readouts import (
     Probe, ProbeReadout, default_pooling, default_template, fit_probe, fit_threshold, is_causal, readout_features,
     verbalizer_readout,
 )
-from emolake.extract.inference.soft_prompt import fit_soft_prompt_tasks
+from emolake.extract.inference.prompt_store import StoredPrompt, read_prompts, write_prompts
+from emolake.extract.inference.soft_prompt import DEFAULTS as SOFT_PROMPT_DEFAULTS, fit_soft_prompt_tasks
 from emolake.extract.inference.tasks import (
     MULTICLASS, Task, build_tasks, check_splits, default_emotions, score_task, task_texts,
 )
 from emolake.warehouse.errors import BadInputError, NotFoundError
 from emolake.warehouse.lake import Lake, LakeTransaction
+from emolake.warehouse.locks import LOCK_DIR, FileLock, lock_file_name
 from emolake.warehouse.version import code_version
 
 
@@ -54,6 +56,25 @@ class InferenceConfig:
     batch_size: int = 32
     device: str = "cpu"
     soft_prompt: dict = field(default_factory=dict)  # n_prompt, epochs, lr, batch_size
+    seeds: list[int] | None = None  # soft-prompt replicates (--seeds): one prompt per emotion and seed
+
+    def __post_init__(self) -> None:
+        if self.seeds is not None:
+            seeds = [int(s) for s in self.seeds]
+            if not seeds or len(set(seeds)) != len(seeds):
+                raise BadInputError("--seeds takes distinct integers", column="seeds",
+                                    expected="e.g. 1,3,5 (each once)", found=",".join(map(str, seeds)))
+            if len(seeds) > 1 and self.readout != "soft-prompt":
+                raise BadInputError("several seeds are replicates of the soft-prompt read-out", column="seeds",
+                                    expected="--readout soft-prompt, or one --seed", found=self.readout)
+            seeds = sorted(seeds)
+            # one seed is the single-seed case: the same inference as --seed
+            self.seed, self.seeds = seeds[0], (seeds if len(seeds) > 1 else None)
+
+    @property
+    def replicate_seeds(self) -> list[int]:
+        """The seeds of the replicates: --seeds, else the one --seed."""
+        return list(self.seeds) if self.seeds else [self.seed]
 
     @property
     def splits(self) -> list[str]:
@@ -69,6 +90,8 @@ class InferenceConfig:
         causal = is_causal(model)
         self.template = self.template or default_template(self.readout, causal)
         self.pooling = self.pooling or default_pooling(causal)
+        if self.readout == "soft-prompt":
+            self.soft_prompt = {**SOFT_PROMPT_DEFAULTS, **(self.soft_prompt or {})}
         if causal and self.pooling == "cls":
             raise BadInputError("--pooling cls reads the first token, which a causal LM computes before the text",
                                 column="pooling", expected="last or mean for a causal LM", found="cls")
@@ -76,9 +99,12 @@ class InferenceConfig:
     def inference_id(self) -> str:
         """Readable and deterministic: model-dataset-readout-task-seed-hash of every setting."""
         settings = {k: v for k, v in asdict(self).items() if k not in ("batch_size", "device")}
+        if self.seeds is None:
+            del settings["seeds"]  # the ids of single-seed runs stay as they were before --seeds
         digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:8]
         model = re.sub(r"[^A-Za-z0-9.]+", "-", self.model.rstrip("/").split("/")[-1]).strip("-")
-        return f"{model}-{self.dataset}-{self.readout}-{self.task}-s{self.seed}-{digest}"
+        seeds = f"s{self.seed}" if self.seeds is None else f"{len(self.seeds)}seeds"
+        return f"{model}-{self.dataset}-{self.readout}-{self.task}-{seeds}-{digest}"
 
 
 @dataclass
@@ -88,8 +114,10 @@ class FittedInference:
     readout: object
     tasks: dict[str, list[Task]]  # split -> tasks
     probes: dict[str, Probe]  # task emotion -> probe
-    accuracy: pd.DataFrame  # emotion, split, n_stimuli, accuracy, selected
-    predictions: pd.DataFrame  # emotion, split, stimulus_id, label, predicted, score
+    accuracy: pd.DataFrame  # emotion, split, n_stimuli, accuracy, selected, seed
+    predictions: pd.DataFrame  # emotion, split, stimulus_id, label, predicted, score (soft-prompt: and seed)
+    prompts: list[StoredPrompt] = field(default_factory=list)  # soft-prompt: one per emotion and seed
+    seed_tasks: dict[int, dict[str, list[Task]]] = field(default_factory=dict)  # seed -> split -> tasks
 
 
 def load_stimuli(lake: Lake, dataset: str) -> pd.DataFrame:
@@ -133,21 +161,28 @@ def verbalizer_probe(features_fit: np.ndarray, task: Task, emotions: list[str]) 
     return Probe(contrast[None, :], np.array([-threshold]), c=float("nan"), classes=[0, 1])
 
 
-def fit_inference(loaded, stimuli: pd.DataFrame, config: InferenceConfig, progress=None) -> FittedInference:
+def fit_inference(loaded, stimuli: pd.DataFrame, config: InferenceConfig, progress=None, *,
+                  stored_prompts: dict | None = None, on_prompt=None, start=None) -> FittedInference:
     """Fit the read-out on the fit split, select on the select split, score every split of the config.
 
     `loaded`: an object with `.model` and `.tokenizer` (extract.models.loading.LoadedModel). `progress(n)` is
-    called with the number of texts of each finished batch.
+    called with the number of texts of each finished batch. Soft-prompt only: `stored_prompts`, `on_prompt`
+    and `start` as in `fit_soft_prompt_tasks` (resuming; `run_inference` passes them).
     """
     check_splits(stimuli, config.dataset, config.splits)
     emotions = config.emotions or default_emotions(stimuli)
     config.emotions = emotions
     config.resolve_defaults(loaded.model)
+    if config.readout == "soft-prompt":
+        seed_tasks = {seed: {split: build_tasks(stimuli, config.task, emotions, split, seed, config.max_per_emotion)
+                             for split in config.splits} for seed in config.replicate_seeds}
+        prompts, accuracy, predictions = fit_soft_prompt_tasks(loaded, stimuli, config, seed_tasks, progress,
+                                                               stored=stored_prompts, on_prompt=on_prompt, start=start)
+        tasks = {split: [t for seed in seed_tasks for t in seed_tasks[seed][split]] for split in config.splits}
+        return FittedInference(config, config.inference_id(), None, tasks, {}, accuracy, predictions, prompts,
+                               seed_tasks)
     tasks = {split: build_tasks(stimuli, config.task, emotions, split, config.seed, config.max_per_emotion)
              for split in config.splits}
-    if config.readout == "soft-prompt":
-        accuracy, predictions = fit_soft_prompt_tasks(loaded, stimuli, config, tasks, progress)
-        return FittedInference(config, config.inference_id(), None, tasks, {}, accuracy, predictions)
     readout = make_readout(loaded.model, loaded.tokenizer, config, emotions)
     features: dict[str, tuple[np.ndarray, dict[str, int]]] = {}
     for split in config.splits:
@@ -180,8 +215,9 @@ def fit_inference(loaded, stimuli: pd.DataFrame, config: InferenceConfig, progre
             row, rows = score_task(config, task, predicted, score)
             accuracy.append(row)
             predictions.append(rows)
-    return FittedInference(config, config.inference_id(), readout, tasks, probes, pd.DataFrame(accuracy),
-                           pd.concat(predictions, ignore_index=True))
+    return FittedInference(config, config.inference_id(), readout, tasks, probes,
+                           pd.DataFrame(accuracy).assign(seed=config.seed), pd.concat(predictions, ignore_index=True),
+                           seed_tasks={config.seed: tasks})
 
 
 
@@ -190,6 +226,7 @@ def write_inference(txn: LakeTransaction, fitted: FittedInference) -> None:
     config, part = fitted.config, {"inference_id": fitted.inference_id}
     params = {k: v for k, v in asdict(config).items()
               if k in ("emotions", "label_words", "soft_prompt", "batch_size", "device")}
+    params["seeds"] = config.replicate_seeds
     txn.write("inferences", pa.Table.from_pylist([{
         "model": config.model, "dataset": config.dataset, "readout": config.readout, "task": config.task,
         "fit_split": config.fit_split, "select_split": config.select_split, "report_split": config.report_split,
@@ -200,8 +237,9 @@ def write_inference(txn: LakeTransaction, fitted: FittedInference) -> None:
     txn.write("inference_accuracy", pa.Table.from_pandas(fitted.accuracy, preserve_index=False), part)
     task_rows = pd.concat([
         pd.DataFrame({"emotion": t.emotion, "split": t.split, "stimulus_id": t.stimulus_ids.astype(str),
-                      "label": t.labels, "draw_seed": t.draw_seed})
-        for tasks in fitted.tasks.values() for t in tasks], ignore_index=True)
+                      "label": t.labels, "draw_seed": t.draw_seed, "seed": seed})
+        for seed, split_tasks in fitted.seed_tasks.items() for tasks in split_tasks.values() for t in tasks],
+        ignore_index=True)
     txn.write("task_stimuli", pa.Table.from_pandas(task_rows, preserve_index=False), part)
     if fitted.probes:
         rows = []
@@ -210,7 +248,11 @@ def write_inference(txn: LakeTransaction, fitted: FittedInference) -> None:
                 rows.append({"emotion": emotion, "class_index": probe.classes[index] if len(probe.weights) > 1 else 1,
                              "weights": weights.tolist(), "bias": float(bias), "c": probe.c})
         txn.write("probes", pa.Table.from_pylist(rows), part)
+    if fitted.prompts:
+        write_prompts(txn, fitted.inference_id, fitted.prompts)  # the complete set replaces the resumed rows
     predictions = fitted.predictions.assign(condition_id="unablated")
+    if "seed" in predictions:  # soft-prompt replicates: the seed names the prompt that predicted
+        predictions = predictions.assign(condition_id="unablated:seed=" + predictions.pop("seed").astype(str))
     txn.write("predictions", pa.Table.from_pandas(predictions, preserve_index=False),
               {**part, "run_set": INFERENCE_PREDICTIONS})
 
@@ -252,7 +294,7 @@ def rebuild_inference(lake: Lake, loaded, stimuli: pd.DataFrame, config: Inferen
     with connect(lake) as con:
         stored = con.execute("SELECT emotion, split, count(*) AS n FROM task_stimuli WHERE inference_id = ? "
                              "GROUP BY ALL", [inference_id]).df()
-        accuracy = con.execute("SELECT emotion, split, n_stimuli, accuracy, selected FROM inference_accuracy "
+        accuracy = con.execute("SELECT emotion, split, n_stimuli, accuracy, selected, seed FROM inference_accuracy "
                                "WHERE inference_id = ?", [inference_id]).df()
     expected = {(t.emotion, t.split): len(t.labels) for ts in tasks.values() for t in ts}
     if dict(zip(zip(stored["emotion"], stored["split"]), stored["n"])) != expected:
@@ -267,7 +309,58 @@ def fit_or_load_inference(lake: Lake, loaded, stimuli: pd.DataFrame, config: Inf
     fitted = rebuild_inference(lake, loaded, stimuli, config)
     if fitted is not None:
         return fitted, True
-    fitted = fit_inference(loaded, stimuli, config, progress)
-    with lake.transaction(f"infer {fitted.inference_id}") as txn:
-        write_inference(txn, fitted)
-    return fitted, False
+    return run_inference(lake, loaded, stimuli, config, progress), False
+
+
+def inference_lock(lake: Lake, inference_id: str, command: str = "") -> FileLock:
+    """Held for a whole `infer` run: two runs of the same settings would train the same prompts."""
+    return FileLock(lake.root / LOCK_DIR / lock_file_name("inference", inference_id), f"inference {inference_id!r}",
+                    command)
+
+
+def run_inference(lake: Lake, loaded, stimuli: pd.DataFrame, config: InferenceConfig, progress=None,
+                  start=None) -> FittedInference:
+    """Fit (see `fit_inference`) and store an inference run; a soft-prompt run resumes where it stopped.
+
+    Soft-prompt: each trained (emotion, seed) prompt is committed to `prompts` as soon as it is trained
+    (a commit of its own, added to the inference's partition); a run interrupted and started again with
+    the same settings scores those again and trains only the missing ones. Stored prompts trained on
+    other tasks or weights (the stimuli or the model changed) are dropped first. The final commit writes
+    every table of the run, the complete prompt set replacing the rows committed on the way.
+    """
+    check_splits(stimuli, config.dataset, config.splits)
+    config.emotions = config.emotions or default_emotions(stimuli)
+    config.resolve_defaults(loaded.model)
+    inference_id = config.inference_id()
+    with inference_lock(lake, inference_id, f"infer {inference_id}").held():
+        stored, on_prompt = {}, None
+        if config.readout == "soft-prompt":
+            stored, in_lake = _resumable_prompts(lake, inference_id)
+            kept = dict(stored)
+
+            def on_prompt(prompt: StoredPrompt) -> None:
+                kept[prompt.key] = prompt
+                if prompt.key in in_lake:  # retrained (the task or weights changed): the old row goes
+                    write_prompts(lake, inference_id, list(kept.values()))
+                    in_lake.update(kept)
+                else:
+                    write_prompts(lake, inference_id, [prompt], replace=False)
+                    in_lake.add(prompt.key)
+
+        fitted = fit_inference(loaded, stimuli, config, progress, stored_prompts=stored, on_prompt=on_prompt,
+                               start=start)
+        with lake.transaction(f"infer {fitted.inference_id}") as txn:
+            write_inference(txn, fitted)
+    return fitted
+
+
+def _resumable_prompts(lake: Lake, inference_id: str) -> tuple[dict[tuple[str, int], StoredPrompt], set]:
+    """((emotion, seed) -> the prompt stored for it, every key in the lake); a key stored twice is not resumed."""
+    if not any(p.get("inference_id") == inference_id for p in lake.partitions("prompts")):
+        return {}, set()
+    try:
+        prompts = read_prompts(lake, inference_id)
+    except NotFoundError:
+        return {}, set()
+    keys = [p.key for p in prompts]
+    return {p.key: p for p in prompts if keys.count(p.key) == 1}, set(keys)

@@ -11,6 +11,7 @@ split and the best one (ties: the earlier) is kept. Runs on `device` ('cuda' whe
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -19,8 +20,9 @@ import torch
 from torch import nn
 
 from emolake.extract.capture import position_ids
+from emolake.extract.inference.prompt_store import StoredPrompt
 from emolake.extract.inference.readouts import is_causal, label_word_ids
-from emolake.extract.inference.tasks import score_task, task_texts
+from emolake.extract.inference.tasks import MULTICLASS, Task, score_task, task_texts
 from emolake.warehouse.errors import BadInputError
 
 BINARY_WORDS = ["no", "yes"]
@@ -126,33 +128,76 @@ def train_soft_prompt(model: nn.Module, tokenizer, fit: tuple[list[str], np.ndar
     return best
 
 
-def fit_soft_prompt_tasks(loaded, stimuli: pd.DataFrame, config, tasks: dict,
-                          progress=None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """One prompt per fit-split task (per emotion for the binary task), scored on every split.
+def task_sha256(stimulus_ids: np.ndarray, labels: np.ndarray) -> str:
+    """sha256 of a task's stimulus ids and labels: a stored prompt is reused only for the same task."""
+    text = "".join(f"{s}\t{int(y)}\n" for s, y in zip(stimulus_ids.astype(str), labels))
+    return hashlib.sha256(text.encode()).hexdigest()
 
-    Returns (accuracy rows, prediction rows) as `extract.inference.tasks.score_task` makes them.
+
+def prompt_settings(config, fit: Task, select: Task, words: list[str], settings: dict) -> dict:
+    """What a stored prompt of (emotion, seed) was trained with; a prompt is reused only if they are equal."""
+    return {**settings, "task": config.task, "dataset": config.dataset, "fit_split": config.fit_split,
+            "select_split": config.select_split, "words": list(words), "fit_sha256": task_sha256(fit.stimulus_ids, fit.labels),
+            "select_sha256": task_sha256(select.stimulus_ids, select.labels)}
+
+
+def fit_soft_prompt_tasks(loaded, stimuli: pd.DataFrame, config, tasks: dict[int, dict[str, list[Task]]],
+                          progress=None, *, stored: dict[tuple[str, int], StoredPrompt] | None = None,
+                          on_prompt=None, start=None) -> tuple[list[StoredPrompt], pd.DataFrame, pd.DataFrame]:
+    """One prompt per fit-split task (per emotion for the binary task) and seed, scored on every split.
+
+    `tasks`: seed -> split -> tasks. A prompt of `stored` ((emotion, seed) -> prompt) trained with the same
+    settings, task and model is scored again instead of trained; every other one is trained, and
+    `on_prompt(prompt)` is called as soon as it is (the caller commits it, so an interrupted run resumes).
+    `start(label, total)` is called before each training, with the texts it will process.
+    Returns (prompts, accuracy rows, prediction rows): the rows as `score_task` makes them, plus `seed`.
     """
     settings = {**DEFAULTS, **(config.soft_prompt or {})}
     config.soft_prompt = settings
-    emotions = config.emotions
-    by_emotion = {split: {t.emotion: t for t in tasks[split]} for split in config.splits}
-    accuracy, predictions = [], []
-    for task in tasks[config.fit_split]:
-        if task.emotion == "all":
-            words = config.label_words or [e.replace("_", " ") for e in emotions]
+    stored = stored or {}
+    weights = getattr(loaded, "weights_sha256", "") or ""
+    tokenizer = getattr(loaded, "tokenizer_sha256", "") or ""
+    dtype = loaded.model.get_input_embeddings().weight.dtype
+    prompts, accuracy, predictions = [], [], []
+    jobs = [(seed, task) for seed in sorted(tasks) for task in tasks[seed][config.fit_split]]
+    for number, (seed, task) in enumerate(jobs, 1):
+        by_emotion = {split: {t.emotion: t for t in tasks[seed][split]} for split in config.splits}
+        if task.emotion == MULTICLASS:
+            words = config.label_words or [e.replace("_", " ") for e in config.emotions]
         else:
             words = config.label_words or BINARY_WORDS
         select = by_emotion[config.select_split][task.emotion]
-        result = train_soft_prompt(
-            loaded.model, loaded.tokenizer, (task_texts(stimuli, task.stimulus_ids), task.labels),
-            (task_texts(stimuli, select.stimulus_ids), select.labels), words, seed=config.seed,
-            device=config.device, progress=progress, **settings)
+        wanted = prompt_settings(config, task, select, words, settings)
         word_ids = label_word_ids(loaded.tokenizer, words)
+        old = stored.get((task.emotion, seed))
+        if old is not None and (old.settings, old.words, old.weights_sha256, old.tokenizer_sha256) == (
+                wanted, words, weights, tokenizer):
+            vectors, best_epoch, losses = torch.as_tensor(old.vectors), old.best_epoch, old.losses
+            trained = False
+        else:
+            if start:
+                start(f"soft prompt {task.emotion} seed {seed} ({number}/{len(jobs)})",
+                      settings["epochs"] * len(task.labels))
+            result = train_soft_prompt(
+                loaded.model, loaded.tokenizer, (task_texts(stimuli, task.stimulus_ids), task.labels),
+                (task_texts(stimuli, select.stimulus_ids), select.labels), words, seed=seed,
+                device=config.device, progress=progress, **settings)
+            vectors, best_epoch, losses = result.prompt.float().cpu(), result.best_epoch, result.losses
+            trained = True
+        scored_accuracy = {}
         for split in config.splits:
             scored = by_emotion[split][task.emotion]
             predicted, logits = predict(loaded.model, loaded.tokenizer, task_texts(stimuli, scored.stimulus_ids),
-                                        result.prompt, word_ids, config.device)
+                                        vectors.to(config.device, dtype), word_ids, config.device)
             row, rows = score_task(config, scored, predicted, logits.max(1))
-            accuracy.append(row)
-            predictions.append(rows)
-    return pd.DataFrame(accuracy), pd.concat(predictions, ignore_index=True)
+            scored_accuracy[split] = row["accuracy"]
+            accuracy.append({**row, "seed": seed})
+            predictions.append(rows.assign(seed=seed))
+        prompt = StoredPrompt(
+            config.inference_id(), task.emotion, seed, vectors.numpy().astype(np.float32), list(words), wanted,
+            best_epoch, scored_accuracy[config.select_split], scored_accuracy[config.report_split], list(losses),
+            model=config.model, weights_sha256=weights, tokenizer_sha256=tokenizer)
+        prompts.append(prompt)
+        if trained and on_prompt:
+            on_prompt(prompt)
+    return prompts, pd.DataFrame(accuracy), pd.concat(predictions, ignore_index=True)
