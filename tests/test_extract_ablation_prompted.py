@@ -152,3 +152,73 @@ def test_empty_or_unknown_neuron_sets_are_refused_and_the_lake_is_unchanged(lake
         run_prompt_sweep(lake, lm, prompts, frame, SweepConfig("rs", "st", ks=[1], controls=0), source, "val",
                          neuron_sets={("valence", 1): np.array([3])})
     assert tree_hashes(lake.root) == before
+
+
+def _lake_with_stimuli_and_neurons(lake, n_layers: int, d_ff: int, ks=(5,)):
+    """Stimuli of dataset 'demo', and searchlight results / k values / human importance of run set 'rs', study
+    'st', as the analysis commands would store them."""
+    import pyarrow as pa
+
+    attributes = ("arousal", "valence", "control")
+    frame = stimuli(per_emotion=3).assign(source_row=0)
+    rng = np.random.default_rng(0)
+    n, m = n_layers * d_ff, len(attributes)
+    with lake.transaction() as txn:
+        txn.write("stimuli", pa.Table.from_pandas(frame, preserve_index=False), {"dataset": "demo"})
+        txn.write("searchlight_results", pa.table({
+            "neuron": np.tile(np.arange(n), m).astype("int32"), "layer": np.tile(np.arange(n) // d_ff, m).astype("int32"),
+            "unit": np.tile(np.arange(n) % d_ff, m).astype("int32"), "attribute": np.repeat(attributes, n),
+            "tau": rng.normal(size=n * m), "p": np.full(n * m, 0.5), "q": np.full(n * m, 0.5),
+            "q_monotone": np.full(n * m, 0.5), "q_study": np.full(n * m, 0.5),
+            "inference": ["permutation"] * (n * m), "p_asymptotic": np.full(n * m, 0.5),
+        }), {"run_set": "rs", "study": "st"})
+        txn.write("neuron_set_sizes", pa.table({"k": list(ks), "scope": ["global"] * len(ks)}),
+                  {"run_set": "rs", "study": "st"})
+        txn.write("attribute_importance_results", pa.table({
+            "attribute": list(attributes), "method": ["tau_b"] * m, "tau": [0.3, 0.1, 0.2], "p": [0.01] * m,
+            "p_perm": [None] * m, "n_perm": [0] * m, "ci_raters_low": [None] * m, "ci_raters_high": [None] * m,
+            "n_boot": [0] * m, "n_pairs": [351] * m, "n_raters": [10] * m,
+        }), {"study": "st"})
+
+
+def test_ablate_soft_prompt_cli_reuses_the_stored_prompts_and_fills_the_summary(lake, tmp_path):
+    import json
+
+    from click.testing import CliRunner
+
+    from emolake.cli import cli
+    from emolake.extract.inference.prompt_store import read_prompts
+    from extract_models import save_tiny_model
+
+    folder = save_tiny_model(tmp_path / "tiny-llama", "llama", seed=3)
+    _lake_with_stimuli_and_neurons(lake, 2, 24)
+    run = CliRunner().invoke(cli, ["--lake", str(lake.root), "infer", "--model", str(folder), "--dataset", "demo",
+                                   "--readout", "soft-prompt", "--emotions", "joy,anger", "--seeds", "1,2",
+                                   "--max-per-emotion", "2", "--epochs", "1", "--prompt-length", "2", "--device",
+                                   "cpu", "--json"])
+    assert run.exit_code == 0, run.output
+    inference_id = json.loads(run.stdout[run.stdout.index("{"):])["inference_id"]
+    base = ["--lake", str(lake.root), "ablate", "--run-set", "rs", "--study", "st", "--model", str(folder),
+            "--dataset", "demo", "--k", "5", "--controls", "2", "--device", "cpu"]
+    query(lake, "SELECT 1")
+    before = tree_hashes(lake.root)
+    for extra, message in ((["--prompts", inference_id], "--prompts goes with --readout soft-prompt"),
+                           (["--readout", "soft-prompt"], "--prompts goes with --readout soft-prompt"),
+                           (["--readout", "soft-prompt", "--prompts", "nothing-here"], "no prompts stored"),
+                           (["--readout", "soft-prompt", "--prompts", "../x"], "Invalid value for '--prompts'")):
+        bad = CliRunner().invoke(cli, base + extra)
+        assert bad.exit_code == 2 and message in bad.output, bad.output
+    assert tree_hashes(lake.root) == before
+    result = CliRunner().invoke(cli, base + ["--readout", "soft-prompt", "--prompts", inference_id, "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout[result.stdout.index("{"):])
+    assert summary["prompts"] == 4 and summary["replicates (seeds)"] == 2 and summary["conditions"] == 1 + 3 + 2
+    unablated = query(lake, "SELECT emotion, replicate, accuracy, inference_id FROM ablation_accuracy "
+                            "WHERE condition_id = 'unablated'").to_pandas()
+    reported = {p.key: p.report_accuracy for p in read_prompts(lake, inference_id)}
+    assert {(r.emotion, r.replicate): r.accuracy for r in unablated.itertuples()} == reported  # exactly as trained
+    assert set(unablated["inference_id"]) == {inference_id}
+    rows = query(lake, "SELECT DISTINCT n_replicates FROM ablation_summary WHERE run_set = 'rs'").column(0).to_pylist()
+    assert rows == [2]
+    link = query(lake, "SELECT k, n_emotions FROM importance_link WHERE run_set = 'rs'").to_pylist()
+    assert [r["k"] for r in link] == [5]
