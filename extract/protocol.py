@@ -62,7 +62,6 @@ PROTOCOL_KEYS: dict[str, dict[str, Key]] = {
         "name": Key("str", meaning="model: local folder, hub name, .gguf file or a bundled name"),
         "device": _choice(("auto", "cpu", "cuda"), "auto", "where the model runs"),
         "neuron": _choice(("mlp_post", "mlp_gate"), "mlp_post", "neuron definition"),
-        "dtype": _choice(("float32", "bfloat16", "float16"), "float32", "compute dtype of the activation read-out"),
     },
     "stimuli": {
         "dataset": Key("name", "goemotions", meaning="dataset whose stimuli make the binary tasks"),
@@ -352,22 +351,21 @@ class ProtocolRun:
 
     def check_activations(self) -> str | None:
         seeds = len(self.config["prompt"]["seeds"])
-        rows = self.query("SELECT count(*) FILTER (WHERE status = 'complete'), count(*) FROM runs WHERE run_set = ?",
-                          [self.run_set])
+        rows = self.query("SELECT count(*) FILTER (WHERE status = 'complete' AND source = ?), count(*) FROM runs "
+                          "WHERE run_set = ?", [f"emolake extract --prompts {self.inference_id}", self.run_set])
         complete, total = rows[0]
         if complete == total == seeds:
-            return f"run set {self.run_set} holds {seeds} complete prompt-activation runs"
+            return f"run set {self.run_set} holds the {seeds} prompt-activation runs of these prompts"
         return None
 
     def do_activations(self) -> dict:
         from emolake.extract.run import extract_prompt_runs
 
-        m = self.config["model"]
         with self._bar("prompt activations") as (start, advance):
-            return extract_prompt_runs(self.lake, self.inference_id, self.run_set, model=m["name"],
-                                       device=self.device, dtype=m["dtype"], neuron=m["neuron"],
-                                       batch_size=self.config["extract"]["batch_size"],
-                                       on_start=lambda total, done: start(total, done), on_progress=advance)
+            summary = extract_prompt_runs(self.lake, self.inference_id, self.run_set, loaded=self.model(),
+                                          batch_size=self.config["extract"]["batch_size"],
+                                          on_start=lambda total, done: start(total, done), on_progress=advance)
+        return {k: v for k, v in summary.items() if not isinstance(v, (dict, list))}
 
     def check_rsa(self) -> str | None:
         r = self.config["rsa"]
