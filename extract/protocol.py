@@ -486,8 +486,27 @@ class ProtocolRun:
 
     # -- driver
 
+    def preflight(self) -> None:
+        """Refuse, before any training, a protocol whose inputs are not in the lake."""
+        from emolake.extract.inference.tasks import check_splits
+
+        s = self.config["stimuli"]
+        stimuli = self.stimuli()
+        check_splits(stimuli, s["dataset"], list(dict.fromkeys([s["fit_split"], s["select_split"], s["report_split"]])))
+        if s["emotions"] != "all":
+            present = set(stimuli["emotion"])
+            missing = [e for e in s["emotions"] if e not in present]
+            if missing:
+                raise BadInputError(f"emotions without stimuli in dataset {s['dataset']!r}", column="stimuli.emotions",
+                                    expected=f"emotions of the dataset ({len(present)} labels)", found=missing)
+        for view, what in (("emotion_attributes", "attributes (`ingest attributes` or `ingest model-emotion`)"),
+                           ("human_rdm", "similarity judgments (`ingest similarity` or `ingest model-emotion`)")):
+            if not self.query(f"SELECT count(*) FROM {view} WHERE study = ?", [self.study])[0][0]:
+                raise NotFoundError(f"study {self.study!r} has no {view} in the lake", expected=f"its {what}")
+
     def run(self) -> list[StepResult]:
         self.lake.require()
+        self.preflight()
         self.model()
         for index, step in enumerate(STEPS, 1):
             began = time.perf_counter()

@@ -107,3 +107,32 @@ def test_the_cli_checks_the_config_and_exits_2_on_a_bad_one(tmp_path):
     missing = CliRunner().invoke(cli, ["--lake", str(tmp_path / "lake"), "protocol", "--config",
                                        str(tmp_path / "none.toml")])
     assert missing.exit_code == 2 and "none.toml" in missing.output
+
+
+def test_a_protocol_without_its_inputs_is_refused_before_any_training(lake, tmp_path):
+    """No stimuli, an emotion the dataset lacks, or a study without human data: exit 2, nothing written."""
+    import pyarrow as pa
+
+    from conftest import tree_hashes
+    from emolake.warehouse.database import query
+
+    config = tmp_path / "p.toml"
+    config.write_text(MINIMAL.replace("[prompt]", '[stimuli]\ndataset = "toy"\nemotions = ["joy", "grief"]\n[prompt]'))
+    run = lambda: CliRunner().invoke(cli, ["--lake", str(lake.root), "protocol", "--config", str(config)])  # noqa: E731
+    query(lake, "SELECT 1")
+    before = tree_hashes(lake.root)
+    result = run()
+    assert result.exit_code == 2 and "no stimuli for dataset 'toy'" in result.output, result.output
+    assert tree_hashes(lake.root) == before
+    rows = [{"split": split, "stimulus_id": f"{split}-{i}", "text": "so happy", "emotion": "joy", "n_labels": 1,
+             "source_row": i} for i, split in enumerate(["train", "dev", "test"])]
+    with lake.transaction() as txn:
+        txn.write("stimuli", pa.Table.from_pylist(rows), {"dataset": "toy"})
+    result = run()
+    assert result.exit_code == 2 and "emotions without stimuli" in result.output and "grief" in result.output
+    config.write_text(config.read_text().replace('"joy", "grief"', '"joy"'))
+    query(lake, "SELECT 1")
+    before = tree_hashes(lake.root)
+    result = run()
+    assert result.exit_code == 2 and "study 'li2024' has no emotion_attributes" in result.output, result.output
+    assert tree_hashes(lake.root) == before
