@@ -153,9 +153,13 @@ def position_ids(attention: torch.Tensor) -> torch.Tensor:
     return (attention.cumsum(1) - 1).clamp(min=0)
 
 
-def forward_base(loaded: LoadedModel, input_ids: torch.Tensor, attention: torch.Tensor):
-    """The model without its head, with the attention mask and (where the family needs them) position ids."""
-    kwargs = {"input_ids": input_ids, "attention_mask": attention}
+def forward_base(loaded: LoadedModel, input_ids: torch.Tensor | None, attention: torch.Tensor,
+                 inputs_embeds: torch.Tensor | None = None):
+    """The model without its head, with the attention mask and (where the family needs them) position ids.
+
+    `inputs_embeds` ([batch, pos, hidden]) replaces `input_ids`: a trained soft prompt with no text."""
+    kwargs = {"input_ids": input_ids, "attention_mask": attention} if inputs_embeds is None else \
+        {"inputs_embeds": inputs_embeds, "attention_mask": attention}
     if loaded.family.explicit_position_ids:
         kwargs["position_ids"] = position_ids(attention)
     if loaded.causal:
@@ -165,15 +169,16 @@ def forward_base(loaded: LoadedModel, input_ids: torch.Tensor, attention: torch.
 
 def capture_batch(
     loaded: LoadedModel,
-    input_ids: torch.Tensor,  # [batch, pos]
+    input_ids: torch.Tensor | None,  # [batch, pos]; None with inputs_embeds
     attention: torch.Tensor,  # [batch, pos]
     position: str,
     read_index: torch.Tensor,  # [batch] read-out token in padded coordinates (positions 'mask', 'last', 'cls')
     out: torch.Tensor,  # [batch, n_layers, d_ff], or [n_tokens, n_layers, d_ff] for 'all'
     mean_mask: torch.Tensor | None = None,  # [batch, pos] tokens averaged by 'mean' (default: attention)
+    inputs_embeds: torch.Tensor | None = None,  # [batch, pos, hidden] instead of input_ids (soft prompts)
 ) -> torch.Tensor:
     """One forward pass of the model (no head) with every layer's read-out copied into `out` (as float32)."""
-    rows = torch.arange(input_ids.shape[0], device=input_ids.device)
+    rows = torch.arange(attention.shape[0], device=attention.device)
     if position == "mean":
         keep = (attention if mean_mask is None else mean_mask).to(torch.float32)  # [batch, pos]
         weights = (keep / keep.sum(dim=1, keepdim=True))[:, None, :]  # [batch, 1, pos]
@@ -190,7 +195,7 @@ def capture_batch(
         return None
 
     with torch.inference_mode(), hooked(loaded.model, read_out, neuron=loaded.neuron):
-        forward_base(loaded, input_ids, attention)
+        forward_base(loaded, input_ids, attention, inputs_embeds)
     return out
 
 

@@ -7,6 +7,10 @@ import click
 from emolake.extract.choices import DEVICE_HELP, DEVICES
 from emolake.extract.models.families import DEFAULT_NEURON, NEURONS
 from emolake.extract.prompts import POSITIONS
+from emolake.warehouse.names import NameParam
+
+# What `--prompts` decides itself (the stimuli are the prompts, the read-out their mask / last position).
+PROMPT_EXCLUSIVE = ("dataset", "split", "template", "position", "chat", "run_id", "limit", "emotions", "chunk_size")
 
 
 @click.command("extract")
@@ -40,24 +44,43 @@ from emolake.extract.prompts import POSITIONS
               help=DEVICE_HELP + " cuda spreads a model too large for one GPU with accelerate (device_map='auto').")
 @click.option("--chunk-size", type=click.IntRange(1), default=None,
               help="Stimuli per written chunk (resume granularity) [default: ~8 MB per layer file].")
+@click.option("--prompts", "prompts", default=None, metavar="INFERENCE_ID", type=NameParam(),
+              help="Inference id: read each stored soft prompt of this `infer --readout soft-prompt` run with no "
+                   "text instead of a dataset (one run per seed, one stimulus per emotion, in --run-set).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
-@click.pass_obj
-def extract(lake, model, dataset, split, template, position, neuron, chat, dtype, run_id, run_set, batch_size, limit,
-            emotions, device, chunk_size, as_json) -> None:
+@click.pass_context
+def extract(ctx, model, dataset, split, template, position, neuron, chat, dtype, run_id, run_set, batch_size, limit,
+            emotions, device, chunk_size, prompts, as_json) -> None:
     """Capture every layer's FFN activations at the read-out position for a dataset's stimuli.
 
     Writes activations/run_id=.../layer=.../part-*.parquet and a `runs` manifest row. Interrupted
     runs (Ctrl-C, kill -9) resume when the same command is run again; a finished run is not redone.
+    With --prompts, the stimuli are the stored soft prompts of an inference run, alone (the study's
+    emotion representations): masked LM `<s> P <mask> </s>` read at the mask, causal LM `P` read at
+    its last position.
 
     \b
     Example:
       emolake --lake lake extract --dataset goemotions --split test --limit 200
       emolake --lake lake extract --position cls --template "{text}" --json
       emolake --lake lake extract --model smollm2-135m-instruct --dataset goemotions --split test --limit 200
+      emolake --lake lake extract --prompts smollm2-135m-instruct-goemotions-soft-prompt-binary-2seeds-0123abcd --run-set smol-prompts
     """
     from emolake.extract.run import ExtractSettings, extract_run
     from emolake.ingest.emotions import normalise_emotion
     from emolake.warehouse.console import print_summary, progress_bar
+
+    lake = ctx.obj
+    if prompts is not None:
+        given = [f"--{name.replace('_', '-')}" for name in PROMPT_EXCLUSIVE
+                 if ctx.get_parameter_source(name) is not click.core.ParameterSource.DEFAULT]
+        if given:
+            from emolake.warehouse.errors import BadInputError
+
+            raise BadInputError("--prompts reads the stored prompts alone", column="prompts",
+                                expected="no dataset or template options with --prompts", found=", ".join(given))
+        _extract_prompts(lake, prompts, run_set, model, device, dtype, neuron, batch_size, as_json)
+        return
 
     wanted = tuple(sorted({normalise_emotion(e) for e in emotions.split(",") if e.strip()})) if emotions else None
     settings = ExtractSettings(model=model, dataset=dataset, split=split, template=template, position=position,
@@ -78,3 +101,18 @@ def extract(lake, model, dataset, split, template, position, neuron, chat, dtype
         print_summary("extract", summary, as_json=True)
     else:
         print_summary(summary.pop("message", f"Run {summary['run_id']}: {summary['status']}"), summary)
+
+
+def _extract_prompts(lake, inference_id: str, run_set, model, device, dtype, neuron, batch_size, as_json) -> None:
+    from emolake.extract.models.loading import resolve_device
+    from emolake.extract.run import extract_prompt_runs
+    from emolake.warehouse.console import print_summary, progress_bar
+
+    with progress_bar("prompts") as bar:
+        task = bar.add_task("loading model", total=None)
+        summary = extract_prompt_runs(
+            lake.require(), inference_id, run_set, model=model, device=resolve_device(device), dtype=dtype,
+            neuron=neuron, batch_size=batch_size,
+            on_start=lambda total, done: bar.reset(task, total=total, completed=done, description="prompt activations"),
+            on_progress=lambda n: bar.advance(task, n))
+    print_summary(f"Prompt activations of {inference_id}: run set {summary['run_set']}", summary, as_json=as_json)

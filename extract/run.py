@@ -240,3 +240,124 @@ def _extract_locked(lake: Lake, settings: ExtractSettings, loaded: LoadedModel, 
             "n_stimuli": n, "chunks_written": len(todo), "chunks": len(chunks), "n_layers": loaded.n_layers,
             "d_ff": loaded.d_ff, "n_neurons": loaded.n_layers * loaded.d_ff, "model": loaded.name,
             "position": settings.position, "neuron": loaded.neuron}
+
+
+# --- Prompt activations (`extract --prompts`): the study's emotion representations.
+
+PROMPT_SPLIT = "prompt"  # the split of a prompt dataset's stimuli, as in the release's `li2024-prompts`
+
+
+def prompt_stimulus_id(emotion: str) -> str:
+    return f"prompt:{emotion}"
+
+
+def prompt_dataset(inference_id: str) -> str:
+    """The stimuli dataset of an inference's prompts: one stimulus per emotion, `prompt:<emotion>`."""
+    return f"{inference_id}-prompts"
+
+
+def prompt_run_id(run_set: str, seed: int) -> str:
+    return f"{run_set}-seed{seed}"
+
+
+def extract_prompt_runs(lake: Lake, inference_id: str, run_set: str | None = None,
+                        loaded: LoadedModel | None = None, model: str | None = None, device: str = "cpu",
+                        dtype: str = "float32", neuron: str = DEFAULT_NEURON, batch_size: int = 32,
+                        on_start: Callable[[int, int], None] | None = None,
+                        on_progress: Callable[[int], None] | None = None, command: str = "extract --prompts") -> dict:
+    """Every layer's FFN neurons at the read-out of each stored prompt of `inference_id`, with no text.
+
+    One run per seed (`<run_set>-seed<seed>`, run set default `<inference_id>-prompts`), each over one
+    stimulus per emotion (`prompt:<emotion>` in dataset `<inference_id>-prompts`, split 'prompt'), so that
+    `emotion_profile` of a run is its prompts' activations, as for the release's `li2024-roberta`.
+    Masked LM: `<s> P <mask> </s>` read at the mask; causal LM: `P` read at its last position
+    (`soft_prompt.prompt_only_inputs`). Captured through the extraction's hooks (`capture.capture_batch`);
+    everything is one commit (the same command again rewrites the same rows).
+    """
+    from emolake.extract.inference.prompt_store import read_prompts
+    from emolake.extract.inference.soft_prompt import prompt_only_inputs
+    from emolake.extract.capture import capture_batch
+    from emolake.warehouse.names import check_name
+
+    lake.require()
+    with connect(lake) as con:
+        rows = con.execute("SELECT readout, task, model FROM inferences WHERE inference_id = ?",
+                           [inference_id]).fetchall()
+    if not rows:
+        raise NotFoundError(f"no inference run {inference_id!r}",
+                            expected="an inference id of `emolake infer --readout soft-prompt` (see the inferences view)")
+    readout, task, inference_model = rows[0]
+    if readout != "soft-prompt" or task != "binary":
+        raise BadInputError(f"inference {inference_id!r} has no prompts per emotion", column="readout",
+                            expected="an inference of --readout soft-prompt --task binary",
+                            found=f"--readout {readout} --task {task}")
+    prompts = read_prompts(lake, inference_id)
+    run_set = check_name(run_set or prompt_dataset(inference_id), "run set")
+    dataset = check_name(prompt_dataset(inference_id), "dataset")
+    seeds = sorted({p.seed for p in prompts})
+    emotions = sorted({p.emotion for p in prompts})
+    missing = [(e, s) for e in emotions for s in seeds if (e, s) not in {p.key for p in prompts}]
+    if missing:
+        raise BadInputError(f"inference {inference_id!r} lacks prompts", column="seed",
+                            expected="every emotion for every seed", found=missing[:5])
+    run_ids = [check_name(prompt_run_id(run_set, s), "run id") for s in seeds]
+    source = f"emolake extract --prompts {inference_id}"
+    with connect(lake) as con:
+        others = con.execute("SELECT run_id, source FROM runs WHERE (run_set = ? OR list_contains(?, run_id)) "
+                             "AND source IS DISTINCT FROM ?", [run_set, run_ids, source]).fetchall()
+    if others:
+        raise BadInputError(f"run set {run_set!r} holds other runs", column="run_set",
+                            expected="a new run set, or the one of these prompts",
+                            found=f"{others[0][0]} ({others[0][1]})")
+    loaded = loaded or load_model(model or inference_model, device, dtype, neuron)
+    for prompt in prompts:
+        if prompt.weights_sha256 and loaded.weights_sha256 != prompt.weights_sha256:
+            raise BadInputError(f"the prompts of {inference_id!r} were trained on other weights", column="model",
+                                expected=f"weights sha256 {prompt.weights_sha256[:12]}...",
+                                found=f"{loaded.name}: {loaded.weights_sha256[:12]}...")
+    position = "last" if loaded.causal else "mask"
+    template = "{soft prompt}" if loaded.causal else "<s> {soft prompt} <mask> </s>"
+    stimuli = Stimuli([prompt_stimulus_id(e) for e in emotions],
+                      [f"<soft prompt of {inference_id} for {e}>" for e in emotions])
+    settings = ExtractSettings(model=loaded.name, dataset=dataset, split=PROMPT_SPLIT, template=template,
+                               position=position, run_set=run_set, batch_size=batch_size, device=loaded.device,
+                               neuron=loaded.neuron, dtype=loaded.dtype)
+    by_key = {p.key: p for p in prompts}
+    dtype_ = loaded.model.get_input_embeddings().weight.dtype
+    if on_start:
+        on_start(len(prompts), 0)
+    torch.manual_seed(SEED)
+    captured: dict[int, np.ndarray] = {}  # seed -> [n_emotions, n_layers, d_ff]
+    for seed in seeds:
+        out = torch.empty((len(emotions), loaded.n_layers, loaded.d_ff), dtype=torch.float32)
+        for start in range(0, len(emotions), batch_size):
+            chosen = emotions[start:start + batch_size]
+            vectors = torch.stack([torch.as_tensor(by_key[(e, seed)].vectors) for e in chosen])  # [b, N, H]
+            embeds, attention, index = prompt_only_inputs(loaded.model, loaded.tokenizer,
+                                                          vectors.to(loaded.device, dtype_))
+            batch = torch.empty((len(chosen), loaded.n_layers, loaded.d_ff), dtype=torch.float32,
+                                device=loaded.device)
+            capture_batch(loaded, None, attention, position, index, batch, inputs_embeds=embeds)
+            out[start:start + len(chosen)] = batch.cpu()
+            if on_progress:
+                on_progress(len(chosen))
+        captured[seed] = out.numpy()
+    now = datetime.now(timezone.utc)
+    with lake.transaction(command) as txn:
+        txn.write("stimuli", pa.table({
+            "split": [PROMPT_SPLIT] * len(emotions), "stimulus_id": stimuli.ids, "text": stimuli.texts,
+            "emotion": emotions, "n_labels": [1] * len(emotions), "source_row": list(range(len(emotions))),
+        }), {"dataset": dataset})
+        for seed, run_id in zip(seeds, run_ids):
+            for layer in range(loaded.n_layers):
+                txn.write("activations", store.activation_table(stimuli.ids, captured[seed][:, layer]),
+                          {"run_id": run_id, "layer": layer})
+            manifest = build_manifest(run_id, settings, loaded, stimuli, len(emotions))
+            manifest.update(status="complete", source=source, seed=seed, emotions=",".join(emotions),
+                            finished_at=now, created_at=now)
+            row = {k: v for k, v in manifest.items() if k != "run_id"}
+            txn.write("runs", pa.Table.from_pylist([row], schema=TABLES["runs"].schema), {"run_id": run_id})
+    return {"inference_id": inference_id, "run_set": run_set, "dataset": dataset, "runs": len(seeds),
+            "seeds": seeds, "emotions": len(emotions), "position": position, "n_layers": loaded.n_layers,
+            "d_ff": loaded.d_ff, "n_neurons": loaded.n_layers * loaded.d_ff, "model": loaded.name,
+            "neuron": loaded.neuron}

@@ -63,6 +63,27 @@ def _embed_causal(model: nn.Module, tokenizer, texts: list[str], prompt: torch.T
     return embeds, mask
 
 
+def prompt_only_inputs(model: nn.Module, tokenizer, prompts: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor,
+                                                                                    torch.Tensor]:
+    """(inputs_embeds [b, L, H], attention_mask [b, L], read-out index [b]) of trained prompts with no text.
+
+    `prompts`: [b, N, H]. Masked LM: `<s> P_1..P_N <mask> </s>` (the training input with an empty text),
+    read at the mask. Causal LM: `P_1..P_N`, read at the last prompt position: causal attention makes
+    that position's activations the same as in every training input, whatever text followed.
+    """
+    b, n = prompts.shape[:2]
+    device = prompts.device
+    if is_causal(model):
+        return prompts, torch.ones(b, n, dtype=torch.long, device=device), torch.full((b,), n - 1, device=device)
+    ids = tokenizer([tokenizer.mask_token], return_tensors="pt")["input_ids"].to(device)  # [1, T]: <s> <mask> </s>
+    if ids.shape[1] < 2 or int(ids[0, 1]) != tokenizer.mask_token_id:
+        raise BadInputError("the tokenizer did not keep the leading mask token in place")
+    words = model.get_input_embeddings()(ids).expand(b, -1, -1)  # [b, T, H]
+    embeds = torch.cat([words[:, :1], prompts.to(words.dtype), words[:, 1:]], dim=1)
+    return embeds, torch.ones(embeds.shape[:2], dtype=torch.long, device=device), torch.full((b,), 1 + n,
+                                                                                             device=device)
+
+
 def word_logits(model: nn.Module, tokenizer, texts: list[str], prompt: torch.Tensor, word_ids: list[int],
                 device: str) -> torch.Tensor:
     """[b, n_words]: the label words' logits at the mask (masked LM) or as the next token (causal LM)."""
