@@ -56,15 +56,15 @@ def main() -> None:
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
           f"{args.threads} threads; load average before: {os.getloadavg()}; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
     ingest_embedded(lake)
-    began = time.perf_counter()
+    began, cpu = time.perf_counter(), time.process_time()
     runner = ProtocolRun(lake, config, echo=print, progress=False)
     runner.run()
-    total = time.perf_counter() - began
+    total, total_cpu = time.perf_counter() - began, time.process_time() - cpu
     print(f"load average after: {os.getloadavg()}")
-    print(f"\n| step | status | seconds |\n|---|---|---|")
+    print("\n| step | status | wall s | CPU s |\n|---|---|---|---|")
     for result in runner.results:
-        print(f"| {result.step} | {result.status} | {result.seconds:.1f} |")
-    print(f"| total (with model loading) | | {total:.1f} |")
+        print(f"| {result.step} | {result.status} | {result.seconds:.1f} | {result.cpu_seconds:.1f} |")
+    print(f"| total (with loading the model) | | {total:.1f} | {total_cpu:.1f} |")
     run_set = config["protocol"]["name"]
     for name, sql in (("prompts", f"SELECT count(*) FROM prompts WHERE inference_id = '{runner.inference_id}'"),
                       ("runs", f"SELECT count(*) FROM runs WHERE run_set = '{run_set}'"),

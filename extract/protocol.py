@@ -232,8 +232,9 @@ STEPS = ("prompts", "activations", "rsa", "searchlight", "neurons", "ablate", "s
 class StepResult:
     step: str
     status: str  # 'ran' | 'skipped'
-    seconds: float
+    seconds: float  # wall clock
     detail: str = ""
+    cpu_seconds: float = 0.0  # CPU time of this process (all threads): what the step costs on an idle machine
     summary: dict = field(default_factory=dict)
 
 
@@ -509,16 +510,17 @@ class ProtocolRun:
         self.preflight()
         self.model()
         for index, step in enumerate(STEPS, 1):
-            began = time.perf_counter()
+            began, cpu = time.perf_counter(), time.process_time()
             reason = getattr(self, f"check_{step}")()
             if reason:
-                self.results.append(StepResult(step, "skipped", time.perf_counter() - began, reason))
+                self.results.append(StepResult(step, "skipped", time.perf_counter() - began, reason,
+                                               cpu_seconds=time.process_time() - cpu))
                 self.echo(f"[{index}/{len(STEPS)}] {step}: skipped ({reason})")
                 continue
             self.echo(f"[{index}/{len(STEPS)}] {step}: running")
             summary = getattr(self, f"do_{step}")()
             seconds = time.perf_counter() - began
-            self.results.append(StepResult(step, "ran", seconds, "", summary))
+            self.results.append(StepResult(step, "ran", seconds, "", summary, time.process_time() - cpu))
             self.echo(f"[{index}/{len(STEPS)}] {step}: done in {seconds:.1f} s")
         return self.results
 

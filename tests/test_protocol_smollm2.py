@@ -31,14 +31,14 @@ def test_smollm2_protocol_fills_prompts_activations_searchlight_neurons_ablation
     _cli(lake, "ingest", "attributes", str(embedded / "study_attributes.csv"), "--study", "li2024")
     _cli(lake, "ingest", "similarity", str(embedded / "study_similarity.csv"), "--study", "li2024")
     text = (REPO / "docs" / "protocols" / "smollm2-cpu.toml").read_text()
-    reduced = (text.replace('emotions = "all"', 'emotions = ["anger", "fear", "joy", "love", "sadness", "surprise"]')
-               .replace("epochs = 2", "epochs = 1").replace("k = [200, 2000]", "k = [50]")
+    reduced = (text.replace('"admiration", "amusement", ', "").replace('"disgust", ', "").replace('"gratitude", "grief", ', "")
+               .replace('"nervousness", ', "").replace("k = [1000]", "k = [50]")
                .replace("permutations = 1000", "permutations = 50").replace("permutations = 100", "permutations = 20")
-               .replace("controls = 3", "controls = 2")
-               .replace("# max_per_emotion: no cap", "max_per_emotion = 3  #"))
+               .replace("controls = 3", "controls = 2").replace("max_per_emotion = 8", "max_per_emotion = 3"))
     config_path = tmp_path / "reduced.toml"
     config_path.write_text(reduced)
     config = load_protocol(config_path)
+    assert config["stimuli"]["emotions"] == ["anger", "fear", "joy", "love", "sadness", "surprise"]
     assert config["stimuli"]["max_per_emotion"] == 3 and config["neurons"]["k"] == [50]
     runner = ProtocolRun(lake, config, echo=print, progress=False)
     runner.run()

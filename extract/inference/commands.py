@@ -162,8 +162,8 @@ def infer(lake, model, dataset, readout, task, emotions, seed, seeds, fit_split,
               help="Read-out: probe or verbalizer (fitted here, see `infer`), or soft-prompt: the stored prompts "
                    "of --prompts, each re-evaluated (the seed is the replicate).")
 @click.option("--prompts", "prompts_id", type=NameParam(), default=None, metavar="INFERENCE_ID",
-              help="Stored prompts: the soft-prompt inference whose prompts are ablated (`infer --readout "
-                   "soft-prompt --seeds ...`; see the prompt_summary view).")
+              help="Inference id: the `infer --readout soft-prompt --seeds ...` run whose stored prompts are "
+                   "ablated, each re-evaluated (see the prompt_summary view).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Random seed: of the tasks, the probe and the control draws.")
 @split_options
 @click.option("--max-per-emotion", type=click.IntRange(1), default=None,
