@@ -248,7 +248,9 @@ class ProtocolRun:
     def __init__(self, lake: Lake, config: dict, echo: Callable[[str], None] = print, progress: bool = True) -> None:
         self.lake, self.config, self.echo, self.progress = lake, config, echo, progress
         self.run_set, self.study = config["protocol"]["name"], config["protocol"]["study"]
-        self.loaded = None
+        self.loaded = None  # LoadedModel, once `model()` loaded it
+        self.device: str | None = None
+        self._stimuli = None  # the dataset's stimulus rows, read once
         self.inference_id: str | None = None
         self.results: list[StepResult] = []
 
@@ -274,14 +276,14 @@ class ProtocolRun:
             model=loaded.name, dataset=s["dataset"], readout="soft-prompt", task="binary", emotions=emotions,
             seed=p["seeds"][0], seeds=list(p["seeds"]), fit_split=s["fit_split"], select_split=s["select_split"],
             report_split=s["report_split"], max_per_emotion=s["max_per_emotion"], label_words=list(p["label_words"]),
-            batch_size=c["ablation"]["batch_size"], device=self.device,
+            batch_size=c["ablation"]["batch_size"], device=self.device,  # texts per scoring pass (not in the id)
             soft_prompt={"n_prompt": p["length"], "epochs": p["epochs"], "lr": p["lr"], "batch_size": p["batch_size"]})
         return config
 
     def stimuli(self):
         from emolake.extract.inference.run import load_stimuli
 
-        if not hasattr(self, "_stimuli"):
+        if self._stimuli is None:
             self._stimuli = load_stimuli(self.lake, self.config["stimuli"]["dataset"])
         return self._stimuli
 
