@@ -3,7 +3,7 @@ a fresh lake, the embedded situations and the study's human data ingested, then 
 `emolake protocol --config ...` runs it. Prints the time of every step, the load average before and
 after (the machine is shared), and the filled tables' row counts.
 
-    PYTHONPATH=<folder holding emolake> python benchmarks/protocol_smollm2.py [--config FILE] [--threads 2]
+    PYTHONPATH=<folder holding emolake> python benchmarks/protocol_smollm2.py [--config FILE] [--threads 1] [--lake DIR]
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ def ingest_embedded(lake: Lake) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", default=str(REPO / "docs" / "protocols" / "smollm2-cpu.toml"))
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--lake", default=None, help="lake folder (default: a fresh temporary one)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)

@@ -24,7 +24,7 @@ def _cli(lake, *argv):
 def test_smollm2_protocol_fills_prompts_activations_searchlight_neurons_ablation_and_link(lake, tmp_path):
     import torch
 
-    torch.set_num_threads(2)
+    torch.set_num_threads(1)  # on a shared machine 2 threads ran the prompt training ~6x slower (docs/BENCHMARKS.md)
     embedded = REPO / "ingest" / "embedded"
     _cli(lake, "ingest", "stimuli", str(embedded / "situations.csv"), "--layout", "table", "--text-col", "text",
          "--label-col", "emotion", "--split-col", "split", "--id-col", "stimulus_id", "--dataset", "emolake-situations")
