@@ -522,7 +522,8 @@ class ProtocolRun:
             self.echo(f"[{index}/{len(STEPS)}] {step}: running")
             summary = getattr(self, f"do_{step}")()
             seconds = time.perf_counter() - began
-            self.results.append(StepResult(step, "ran", seconds, "", summary, time.process_time() - cpu))
+            self.results.append(StepResult(step, "ran", seconds, summary=summary,
+                                           cpu_seconds=time.process_time() - cpu))
             self.echo(f"[{index}/{len(STEPS)}] {step}: done in {seconds:.1f} s")
         return self.results
 
