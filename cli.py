@@ -228,6 +228,8 @@ from emolake.extract.inference.commands import ablate, ablation_stats, infer  # 
 cli.add_command(infer)
 cli.add_command(ablate)
 cli.add_command(ablation_stats)
+from emolake.extract.protocol_commands import protocol  # noqa: E402
+cli.add_command(protocol)
 from emolake.analysis.report.demo import demo  # noqa: E402
 cli.add_command(demo)
 guard_name_options(cli)  # every flag whose value becomes a partition or file name: one check, naming the flag

@@ -70,7 +70,7 @@ def test_ingest_query_and_status_on_an_s3_lake(s3_lake_url, tmp_path):
                "--format", "csv")
     assert out.replace('"', '').split() == ["split,n", "dev,54", "test,108", "train,270"]
     status = json.loads(_cli("--lake", s3_lake_url, "status", "--json"))
-    assert status["lake"] == s3_lake_url and status["views"]["stimuli"] == 432
+    assert status["lake"] == s3_lake_url and status["rows"]["stimuli"] == 432
     summary = json.loads(_cli("--lake", s3_lake_url, "export", "stimuli", "--format", "csv", "--out",
                               str(tmp_path / "test.csv"), "--where", "split = 'test'", "--json"))
     assert summary["rows"] == 108 and len((tmp_path / "test.csv").read_text().splitlines()) == 109

@@ -81,6 +81,11 @@ def read_attribute_neurons(lake: Lake, run_set: str, study: str, ks: list[int], 
 
 def sweep_conditions(config: SweepConfig, neuron_sets: dict[tuple[str, int], np.ndarray], n_layers: int,
                      d_ff: int) -> list[Condition]:
+    """Unablated, one condition per attribute set, and the random controls; an empty set is refused."""
+    empty = sorted(f"{a} (k = {k})" for (a, k), neurons in neuron_sets.items() if len(neurons) == 0)
+    if not neuron_sets or empty:
+        raise BadInputError("empty attribute neuron set", column="neurons", expected="at least one neuron per set",
+                            found=empty or "no sets")
     sizes = {k: len(neurons) for (_, k), neurons in neuron_sets.items()}  # controls as large as the sets
     controls = random_conditions(config.ks, config.controls, n_layers, d_ff, config.seed,
                                  match=neuron_sets if config.layer_matched else None, sizes=sizes)
@@ -133,21 +138,32 @@ def evaluate_conditions(loaded, fitted: FittedInference, stimuli: pd.DataFrame, 
 
 def make_edit(loaded, fitted: FittedInference, stimuli: pd.DataFrame, config: SweepConfig) -> AblationEdit:
     """The edit of the sweep; mean/noise modes get reference statistics over fit-split stimuli (seeded sample)."""
+    return reference_edit(loaded, stimuli, split_union(fitted.tasks[fitted.config.fit_split]), config,
+                          fitted.config.device)
+
+
+def reference_edit(loaded, stimuli: pd.DataFrame, ids: np.ndarray, config: SweepConfig, device: str) -> AblationEdit:
+    """The edit of the sweep; mean/noise modes get reference statistics over `ids` (a seeded sample of
+    `config.reference_size` of them)."""
     if config.mode not in ("mean", "noise"):
         return AblationEdit(config.mode, config.value, seed=config.seed)
-    ids = split_union(fitted.tasks[fitted.config.fit_split])
     rng = np.random.default_rng(derive_seed(config.seed, "reference"))
     if len(ids) > config.reference_size:
         ids = np.sort(rng.choice(ids, size=config.reference_size, replace=False))
     model = loaded.model
     mean, sd = reference_statistics(model, loaded.tokenizer, task_texts(stimuli, ids), len(ffn_hook_points(model)),
-                                    ffn_width(model), config.batch_size, fitted.config.device, config.neuron)
+                                    ffn_width(model), config.batch_size, device, config.neuron)
     return AblationEdit(config.mode, config.value, mean, sd, seed=config.seed)
 
 
-def write_sweep(txn: LakeTransaction, config: SweepConfig, fitted: FittedInference, conditions: list[Condition],
-                accuracy: pd.DataFrame, predictions: pd.DataFrame) -> None:
-    """Stage conditions and accuracies per (run_set, study, k) partition, and predictions if any."""
+def write_sweep(txn: LakeTransaction, config: SweepConfig, conditions: list[Condition], accuracy: pd.DataFrame,
+                source: dict, predictions: pd.DataFrame | None = None) -> None:
+    """Stage conditions and accuracies per (run_set, study, k) partition, and predictions if any.
+
+    `accuracy` has one row per condition, emotion and replicate (columns condition_id, k, emotion,
+    replicate, inference_id, n_stimuli, accuracy); `source` names the model, dataset and split scored
+    (and the inference_id the predictions belong to).
+    """
     for k in sorted({c.k for c in conditions}):
         chosen = [c for c in conditions if c.k == k]
         txn.write("ablations", pa.Table.from_pylist([{
@@ -158,15 +174,15 @@ def write_sweep(txn: LakeTransaction, config: SweepConfig, fitted: FittedInferen
         rows = accuracy[accuracy["k"] == k]
         txn.write("ablation_accuracy", pa.table({
             "condition_id": rows["condition_id"].tolist(), "emotion": rows["emotion"].tolist(),
-            "replicate": [fitted.config.seed] * len(rows), "inference_id": [fitted.inference_id] * len(rows),
-            "model": [fitted.config.model] * len(rows), "dataset": [fitted.config.dataset] * len(rows),
-            "split": [fitted.config.report_split] * len(rows), "n_stimuli": rows["n_stimuli"].tolist(),
+            "replicate": rows["replicate"].astype(np.int64).tolist(), "inference_id": rows["inference_id"].tolist(),
+            "model": [source["model"]] * len(rows), "dataset": [source["dataset"]] * len(rows),
+            "split": [source["split"]] * len(rows), "n_stimuli": rows["n_stimuli"].tolist(),
             "accuracy": rows["accuracy"].tolist(),
         }), {"run_set": config.run_set, "study": config.study, "k": k})
-    if len(predictions):
-        frame = predictions.assign(split=fitted.config.report_split)
+    if predictions is not None and len(predictions):
+        frame = predictions.assign(split=source["split"])
         txn.write("predictions", pa.Table.from_pandas(frame, preserve_index=False),
-                  {"inference_id": fitted.inference_id, "run_set": config.run_set})
+                  {"inference_id": source["inference_id"], "run_set": config.run_set})
 
 
 def run_sweep(lake: Lake, loaded, fitted: FittedInference, stimuli: pd.DataFrame, config: SweepConfig,
@@ -188,8 +204,11 @@ def run_sweep(lake: Lake, loaded, fitted: FittedInference, stimuli: pd.DataFrame
     n_texts = len(split_union(fitted.tasks[fitted.config.report_split]))
     callback = progress(len(conditions) * n_texts) if progress else None
     accuracy, predictions = evaluate_conditions(loaded, fitted, stimuli, conditions, config, edit, callback)
+    accuracy = accuracy.assign(replicate=fitted.config.seed, inference_id=fitted.inference_id)
+    source = {"model": fitted.config.model, "dataset": fitted.config.dataset, "split": fitted.config.report_split,
+              "inference_id": fitted.inference_id}
     with lake.transaction(f"ablate {config.run_set} {config.study}") as txn:
-        write_sweep(txn, config, fitted, conditions, accuracy, predictions)
+        write_sweep(txn, config, conditions, accuracy, source, predictions)
     statistics = refresh_ablation_statistics(lake, config.run_set, config.study)
     return {
         "run_set": config.run_set, "study": config.study, "inference_id": fitted.inference_id,

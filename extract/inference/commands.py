@@ -8,6 +8,7 @@ import click
 from emolake.analysis.commands import NEURON_SET_SIZES, allow_incomplete_option
 from emolake.extract.choices import DEVICE_HELP, DEVICES, MODES, POOLINGS, READOUTS
 from emolake.extract.models.families import NEURONS
+from emolake.warehouse.names import NameParam
 
 SPLIT_OPTIONS = [
     click.option("--fit-on", "fit_split", default="train", show_default=True, help="Split the read-out is fitted on."),
@@ -157,8 +158,12 @@ def infer(lake, model, dataset, readout, task, emotions, seed, seeds, fit_split,
 @click.option("--neuron", type=click.Choice(NEURONS), default=None,
               help="Neuron definition: the one the sets were found at [default: the run set's, else mlp_post].")
 @click.option("--dataset", default=None, help="Dataset name: whose stimuli make the tasks [default: the run set's dataset].")
-@click.option("--readout", type=click.Choice(["probe", "verbalizer"]), default="probe", show_default=True,
-              help="Read-out: probe or verbalizer (see `infer`).")
+@click.option("--readout", type=click.Choice(READOUTS), default="probe", show_default=True,
+              help="Read-out: probe or verbalizer (fitted here, see `infer`), or soft-prompt: the stored prompts "
+                   "of --prompts, each re-evaluated (the seed is the replicate).")
+@click.option("--prompts", "prompts_id", type=NameParam(), default=None, metavar="INFERENCE_ID",
+              help="Inference id: the `infer --readout soft-prompt --seeds ...` run whose stored prompts are "
+                   "ablated, each re-evaluated (see the prompt_summary view).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Random seed: of the tasks, the probe and the control draws.")
 @split_options
 @click.option("--max-per-emotion", type=click.IntRange(1), default=None,
@@ -173,18 +178,21 @@ def infer(lake, model, dataset, readout, task, emotions, seed, seeds, fit_split,
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.pass_obj
 def ablate(lake, run_set, study, attributes, ks, controls, layer_matched, scope, mode, value, model, neuron, dataset,
-           readout, seed, fit_split, select_split, report_split, max_per_emotion, conditions_per_pass, batch_size,
+           readout, prompts_id, seed, fit_split, select_split, report_split, max_per_emotion, conditions_per_pass, batch_size,
            save_predictions, device, allow_incomplete, as_json) -> None:
     """Ablate attribute-specific neurons and random controls; score emotion inference under each.
 
     Fits (or reuses) the read-out on the fit split, evaluates unablated, attribute and control
     conditions on the report split's binary tasks, stores `ablations` / `ablation_accuracy`, and
     computes `ablation_summary` and `importance_link` (the latter once `rsa` gave human importance).
+    With `--readout soft-prompt --prompts INFERENCE_ID` (the study's masking) every stored prompt is
+    scored on its emotion's task under each condition, and its seed is the replicate.
 
     \b
     Example:
       emolake --lake lake ablate --run-set minilm-goemotions --study li2024 --k 500,1000,2000 --controls 10
       emolake --lake lake ablate --run-set minilm-goemotions --study li2024 --attributes valence,arousal --k 500 --layer-matched
+      emolake --lake lake ablate --run-set prompts-smollm2 --study li2024 --readout soft-prompt --prompts INFERENCE_ID --report-on dev --k 100
     """
     from emolake.analysis.lake_inputs import require_complete_runs
     from emolake.extract.ablation.sweep import SweepConfig, read_attribute_neurons, run_sweep
@@ -204,8 +212,16 @@ def ablate(lake, run_set, study, attributes, ks, controls, layer_matched, scope,
     chosen = None if attributes == "all" else [a.strip() for a in attributes.split(",") if a.strip()]
     sweep = SweepConfig(run_set, study, k_values, chosen, controls, layer_matched, mode, value, scope, seed,
                         conditions_per_pass, batch_size, save_predictions=save_predictions, neuron=neuron)
+    if (readout == "soft-prompt") != (prompts_id is not None):
+        raise BadInputError("--prompts goes with --readout soft-prompt (and it with --prompts)", column="prompts",
+                            expected="both or neither", found=f"--readout {readout}, --prompts {prompts_id}")
     neuron_sets = read_attribute_neurons(lake, run_set, study, k_values, chosen, scope)  # fail before loading
     device = resolve_device(device)
+    if readout == "soft-prompt":
+        summary = _ablate_prompts(lake, prompts_id, sweep, neuron_sets, model or model_name, dataset or run_dataset,
+                                  fit_split, report_split, max_per_emotion, neuron, device)
+        print_summary(f"Ablation sweep {run_set} / {study} (prompts {prompts_id})", summary, as_json=as_json)
+        return
     with progress_bar("evals") as bar:
         task = bar.add_task("loading model", total=None)
         loaded = load_model(model or model_name, device=device, neuron=neuron)
@@ -224,6 +240,40 @@ def ablate(lake, run_set, study, attributes, ks, controls, layer_matched, scope,
         summary = run_sweep(lake, loaded, fitted, stimuli, sweep, neuron_sets, progress=start)
     summary["read-out reused"] = reused
     print_summary(f"Ablation sweep {run_set} / {study}", summary, as_json=as_json)
+
+
+def _ablate_prompts(lake, prompts_id: str, sweep, neuron_sets: dict, model: str | None, dataset: str | None,
+                    fit_split: str, report_split: str, max_per_emotion: int | None, neuron: str, device: str) -> dict:
+    """`ablate --readout soft-prompt`: every stored prompt of `prompts_id` under every condition."""
+    from emolake.extract.ablation.prompted import run_prompt_sweep
+    from emolake.warehouse.errors import BadInputError
+    from emolake.extract.inference.prompt_store import read_prompts
+    from emolake.extract.inference.run import load_stimuli
+    from emolake.extract.models.loading import load_model
+    from emolake.warehouse.console import progress_bar
+    from emolake.warehouse.database import connect
+
+    prompts = read_prompts(lake, prompts_id)  # fail before loading
+    with connect(lake) as con:
+        stored = con.execute("SELECT model, dataset, max_per_emotion FROM inferences WHERE inference_id = ?",
+                             [prompts_id]).fetchall()
+    inference_model, inference_dataset, inference_cap = stored[0] if stored else (prompts[0].model, None, None)
+    dataset = dataset or inference_dataset
+    if dataset is None:
+        raise BadInputError(f"no dataset known for prompts {prompts_id!r}", column="dataset",
+                            expected="--dataset NAME")
+    with progress_bar("evals") as bar:
+        task = bar.add_task("loading model", total=None)
+        loaded = load_model(model or inference_model, device=device, neuron=neuron)
+        stimuli = load_stimuli(lake, dataset)
+
+        def start(total: int):
+            bar.reset(task, total=total, description="ablating (condition x stimulus, every prompt)")
+            return lambda n: bar.advance(task, n)
+
+        return run_prompt_sweep(lake, loaded, prompts, stimuli, sweep, {"model": loaded.name, "dataset": dataset},
+                                report_split, max_per_emotion or inference_cap, fit_split, device, neuron_sets,
+                                progress=start)
 
 
 def _run_set_defaults(lake, run_set: str) -> tuple[str | None, str | None, str | None]:
