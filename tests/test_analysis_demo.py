@@ -23,6 +23,7 @@ CHROMIUM = Path("/usr/bin/chromium")
 
 
 @pytest.mark.slow
+@pytest.mark.heavy
 def test_demo_runs_both_models_end_to_end_then_reuses_every_step(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("EMOLAKE_CACHE", str(tmp_path / "cache"))  # SmolLM2's dequantized copy
     lake, report = tmp_path / "lake", tmp_path / "report"

@@ -16,7 +16,7 @@ from emolake.cli import cli
 from emolake.extract.inference.prompt_store import read_prompts
 from emolake.warehouse.database import query
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.heavy]
 REPO = Path(__file__).resolve().parent.parent
 EMOTIONS = ["anger", "fear", "joy", "sadness"]
 

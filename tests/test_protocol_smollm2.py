@@ -12,7 +12,7 @@ from emolake.cli import cli
 from emolake.extract.protocol import ProtocolRun, load_protocol
 from emolake.warehouse.database import query
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.heavy]
 REPO = Path(__file__).resolve().parent.parent
 
 
