@@ -88,7 +88,7 @@ def extract(ctx, model, dataset, split, template, position, neuron, chat, dtype,
     """
     from emolake.extract.run import ExtractSettings, Shard, extract_run, parse_shard
     from emolake.ingest.emotions import normalise_emotion
-    from emolake.warehouse.console import print_summary, progress_bar
+    from emolake.warehouse.console import progress_bar
     from emolake.warehouse.errors import BadInputError
 
     lake = ctx.obj
@@ -125,6 +125,12 @@ def extract(ctx, model, dataset, split, template, position, neuron, chat, dtype,
                               on_progress=lambda n: bar.advance(task, n), command="extract")
         if summary["status"] == "already complete":
             bar.update(task, visible=False)
+    _print_run_summary(summary, as_json)
+
+
+def _print_run_summary(summary: dict, as_json: bool) -> None:
+    from emolake.warehouse.console import print_summary
+
     if as_json:
         print_summary("extract", summary, as_json=True)
     else:
@@ -133,7 +139,7 @@ def extract(ctx, model, dataset, split, template, position, neuron, chat, dtype,
 
 def _extract_on_ray(lake, settings, workers: int, num_gpus: float, num_cpus: float, as_json: bool) -> None:
     from emolake.extract.distributed import extract_ray
-    from emolake.warehouse.console import print_summary, progress_bar
+    from emolake.warehouse.console import progress_bar
 
     with progress_bar("prompts") as bar:
         task = bar.add_task(f"starting {workers} Ray workers", total=None)
@@ -145,10 +151,7 @@ def _extract_on_ray(lake, settings, workers: int, num_gpus: float, num_cpus: flo
         summary = extract_ray(lake, settings, workers, num_gpus=num_gpus, num_cpus=num_cpus, on_progress=on_progress)
         if summary["status"] == "already complete":
             bar.update(task, visible=False)
-    if as_json:
-        print_summary("extract", summary, as_json=True)
-    else:
-        print_summary(summary.pop("message", f"Run {summary['run_id']}: {summary['status']}"), summary)
+    _print_run_summary(summary, as_json)
 
 
 def _extract_prompts(lake, inference_id: str, run_set, model, device, dtype, neuron, batch_size, as_json) -> None:
