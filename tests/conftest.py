@@ -60,3 +60,30 @@ def tree_hashes(root: Path) -> dict[str, str]:
         str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
         for p in sorted(root.rglob("*")) if p.is_file()
     }
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Tiny models on shared cores: threads only contend (10x slower here with the default)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def tiny_roberta(tmp_path_factory):
+    """A tiny random RoBERTa masked LM saved to a folder (tests/extract_models.py)."""
+    from extract_models import save_tiny_model
+
+    return save_tiny_model(tmp_path_factory.mktemp("tiny") / "roberta", "roberta-mlm")
+
+
+@pytest.fixture(scope="module")
+def tiny_llama(tmp_path_factory):
+    """A tiny random Llama causal LM saved to a folder (tests/extract_models.py)."""
+    from extract_models import save_tiny_model
+
+    return save_tiny_model(tmp_path_factory.mktemp("tiny") / "llama", "llama")

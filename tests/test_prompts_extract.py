@@ -25,23 +25,17 @@ EMOTIONS = ["anger", "fear", "joy", "sadness", "surprise"]
 WORDS = {"anger": "furious", "fear": "scared", "joy": "happy", "sadness": "sad", "surprise": "amazed"}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models on shared cores: threads only contend (10x slower here with the default)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny_roberta / tiny_llama: tests/conftest.py
 
 
 @pytest.fixture(scope="module")
-def roberta(tmp_path_factory):
-    return save_tiny_model(tmp_path_factory.mktemp("tiny") / "roberta", "roberta-mlm")
+def roberta(tiny_roberta):
+    return tiny_roberta
 
 
 @pytest.fixture(scope="module")
-def llama(tmp_path_factory):
-    return save_tiny_model(tmp_path_factory.mktemp("tiny") / "llama", "llama")
+def llama(tiny_llama):
+    return tiny_llama
 
 
 def run(lake, *args):

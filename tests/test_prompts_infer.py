@@ -21,29 +21,22 @@ from emolake.extract.inference.run import InferenceConfig, run_inference
 from emolake.extract.inference.tasks import build_tasks, task_texts
 from emolake.extract.models.loading import load_model
 from emolake.warehouse.database import query
-from extract_models import save_tiny_model
 
 EMOTIONS = ["joy", "anger"]
 BUDGET = ["--epochs", "2", "--prompt-length", "2", "--lr", "0.1"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models on shared cores: threads only contend (10x slower here with the default)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny_roberta / tiny_llama: tests/conftest.py
 
 
 @pytest.fixture(scope="module")
-def roberta(tmp_path_factory):
-    return save_tiny_model(tmp_path_factory.mktemp("tiny") / "roberta", "roberta-mlm")
+def roberta(tiny_roberta):
+    return tiny_roberta
 
 
 @pytest.fixture(scope="module")
-def llama(tmp_path_factory):
-    return save_tiny_model(tmp_path_factory.mktemp("tiny") / "llama", "llama")
+def llama(tiny_llama):
+    return tiny_llama
 
 
 def demo_lake(lake):
