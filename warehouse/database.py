@@ -287,12 +287,13 @@ def query(lake: Lake, sql: str, params: dict[str, object] | None = None) -> pa.T
             raise run_error(exc, "query failed") from exc
 
 
-def table_counts(lake: Lake) -> dict[str, int]:
-    """Row count of every view in the warehouse, each view scanned (`status` counts from the commit log instead)."""
+def table_counts(lake: Lake, skip: tuple[str, ...] = ()) -> dict[str, int]:
+    """Row count of every view in the warehouse but those in `skip`, each view scanned (`status` counts from
+    the commit log instead)."""
     with connect(lake) as con:
         views = [r[0] for r in con.execute(
             "SELECT view_name FROM duckdb_views() WHERE NOT internal AND schema_name = 'main' ORDER BY view_name"
-        ).fetchall()]
+        ).fetchall() if r[0] not in skip]
         return {v: con.execute(f'SELECT count(*) FROM "{v}"').fetchone()[0] for v in views}
 
 
