@@ -29,6 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
+import torch
 from scipy import stats
 
 from emolake.warehouse.console import progress_bar
@@ -38,7 +39,7 @@ from emolake.warehouse.lineage import run_set_inputs, snapshot
 
 from .fdr import FDR_MODES, bh_monotone, bh_study
 from .inference import label_permutations
-from .kendall import concordance_signs, kendall_tau, sign_matrix
+from .kendall import kendall_tau, sign_matrix
 from .lake_inputs import attribute_values, emotion_profiles, shared_emotions
 from .rdm import feature_rdms, n_items, pair_indices, rdm, square
 from .records import analysis_record, nullable
@@ -47,6 +48,8 @@ NEURON_BLOCK = 4096  # neurons per progress step
 INFERENCES = ("permutation", "asymptotic")
 N_PERMUTATIONS = 500  # enough for the skewness: calibrated down to p = .001 (module docstring)
 PERMUTED_COLUMNS = 1024  # permuted attribute RDMs per block: their sign matrix is [61,425, 1,024] float32 (250 MB)
+NULL_NEURON_BLOCK = 2048  # neurons per null block: their sign matrix is [61,425, 2,048] float32 (500 MB)
+Y_CACHE_BYTES = 1 << 30  # keep the permuted attribute signs (int8, one byte each) for all neuron blocks up to 1 GiB
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,25 @@ def permuted_attribute_rdms(attribute_rdms: np.ndarray, permutations: np.ndarray
     return permuted.transpose(2, 1, 0).reshape(len(i), -1)
 
 
+def dense_ranks(x: np.ndarray) -> np.ndarray:
+    """Each column's dense ranks (0, 1, ...; equal values, in x's own precision, get equal ranks) as int16."""
+    order = np.argsort(x, axis=0, kind="stable")
+    ordered = np.take_along_axis(x, order, axis=0)
+    dense = np.zeros(x.shape, dtype=np.int16)
+    dense[1:] = np.cumsum(ordered[1:] != ordered[:-1], axis=0)
+    ranks = np.empty_like(dense)
+    np.put_along_axis(ranks, order, dense, axis=0)
+    return ranks
+
+
+def rank_signs(ranks: np.ndarray, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """sign(r_k - r_l) for every pair k < l of rows of the dense ranks [n, m] (`dense_ranks`), as `dtype`
+    [n(n-1)/2, m]: the signs of the values themselves, ties included."""
+    k, l = (torch.from_numpy(i) for i in pair_indices(len(ranks)))
+    t = torch.from_numpy(np.ascontiguousarray(ranks))
+    return (t[k] - t[l]).sign_().to(dtype)
+
+
 def permutation_null_moments(
     neuron_rdms: np.ndarray, attribute_rdms: np.ndarray, permutations: np.ndarray,
     advance: Callable[[int], None] | None = None,
@@ -81,20 +103,39 @@ def permutation_null_moments(
     discordant) of each neuron RDM [n_pairs, n_neurons] with each relabelled attribute RDM
     [n_pairs, n_attributes]: the permutation variance and third central moment of S (its
     permutation mean is exactly 0). Returns two [n_neurons, n_attributes] arrays.
-    `advance(c)` is called after every c neuron x permutation columns."""
+    `advance(c)` is called after every c neuron x permutation columns.
+
+    One matrix product per block of neurons and block of permutations, [permuted columns, pairs
+    of pairs] x [pairs of pairs, neurons], in float32: signs are -1, 0, 1 and every sum is an
+    integer below 2**24, so it is exact. Signs come from dense ranks (exact ties). A neuron block's
+    signs are built once for all permutations, and the permuted attribute signs once for all neuron
+    blocks (int8, kept while they fit in `Y_CACHE_BYTES`, else rebuilt per neuron block)."""
     n_neurons, n_attributes = neuron_rdms.shape[1], attribute_rdms.shape[1]
     per_block = max(1, PERMUTED_COLUMNS // n_attributes)
+    blocks = [permutations[b0:b0 + per_block] for b0 in range(0, len(permutations), per_block)]
+    attribute_ranks = dense_ranks(attribute_rdms)  # permuting an RDM's labels permutes its ranks alike
+    n_pp = len(pair_indices(neuron_rdms.shape[0])[0])
+    keep = n_pp * len(permutations) * n_attributes <= Y_CACHE_BYTES
+    kept: dict[int, torch.Tensor] = {}
+
+    def y_signs(b: int) -> torch.Tensor:  # [nb * n_attr, n_pp] float32, permutation-major rows
+        if b not in kept:
+            signs = rank_signs(permuted_attribute_rdms(attribute_ranks, blocks[b]), torch.int8).T.contiguous()
+            if not keep:
+                return signs.to(torch.float32)
+            kept[b] = signs
+        return kept[b].to(torch.float32)
+
     sum_2 = np.zeros((n_neurons, n_attributes))
     sum_3 = np.zeros((n_neurons, n_attributes))
-    for b0 in range(0, len(permutations), per_block):
-        block = permutations[b0:b0 + per_block]
-        y_signs = sign_matrix(permuted_attribute_rdms(attribute_rdms, block), np.float32)  # [n_pp, nb * n_attr]
-        for start in range(0, n_neurons, NEURON_BLOCK):
-            stop = min(start + NEURON_BLOCK, n_neurons)
-            s = concordance_signs(neuron_rdms[:, start:stop], y_signs)  # [block neurons, nb * n_attr]
-            s = s.reshape(stop - start, len(block), n_attributes)
-            sum_2[start:stop] += (s ** 2).sum(axis=1)
-            sum_3[start:stop] += (s ** 3).sum(axis=1)
+    for start in range(0, n_neurons, NULL_NEURON_BLOCK):
+        stop = min(start + NULL_NEURON_BLOCK, n_neurons)
+        x_signs = rank_signs(dense_ranks(neuron_rdms[:, start:stop]))  # [n_pp, block neurons]
+        for b, block in enumerate(blocks):
+            s = (y_signs(b) @ x_signs).numpy().astype(np.float64)  # [nb * n_attr, block neurons]
+            s = s.reshape(len(block), n_attributes, stop - start)
+            sum_2[start:stop] += (s ** 2).sum(axis=0).T
+            sum_3[start:stop] += (s ** 3).sum(axis=0).T
             if advance is not None:
                 advance((stop - start) * len(block))
     return sum_2 / len(permutations), sum_3 / len(permutations)
