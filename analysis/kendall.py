@@ -18,10 +18,13 @@ import numpy as np
 import torch
 from scipy.special import ndtr
 
+from .rdm import pair_indices
+
 COLUMN_BLOCK = 64  # columns of X per block: a [ROW_BLOCK, COLUMN_BLOCK] float32 tile stays in cache
 WIDE_COLUMN_BLOCK = 512  # columns of X per block when y has many columns: one large matmul per tile
 WIDE_Y_COLUMNS = 256  # y columns from which the wide tiles pay off
 ROW_BLOCK = 2048  # pairs of observations per block
+SMALL_PRODUCT, SMALL_N = 64, 2048  # at most this many column pairs over this many observations: plain numpy
 
 
 @dataclass(frozen=True)
@@ -64,12 +67,6 @@ def tie_counts(values: np.ndarray) -> TieCounts:
     )
 
 
-def pair_indices(n: int) -> tuple[np.ndarray, np.ndarray]:
-    """The n(n-1)/2 pairs (k, l), k < l, in row-major order."""
-    k, l = np.triu_indices(n, 1)
-    return k.astype(np.int64), l.astype(np.int64)
-
-
 def sign_matrix(values: np.ndarray, dtype: type = np.float64) -> np.ndarray:
     """sign(v_k - v_l) for every pair k < l of rows: [n(n-1)/2, m] in `dtype` (few columns only)."""
     k, l = pair_indices(len(values))
@@ -83,6 +80,11 @@ def concordance(x: np.ndarray, y: np.ndarray, advance: Callable[[int], None] | N
     Returns [mx, my] float64; `advance(c)` is called after each block of c columns of x.
     See `concordance_signs`.
     """
+    if x.shape[1] * np.shape(y)[1] <= SMALL_PRODUCT and len(x) <= SMALL_N:  # one comparison (a bootstrap's)
+        result = sign_matrix(x).T @ sign_matrix(y)  # float64: integer sums, exact
+        if advance is not None:
+            advance(x.shape[1])
+        return result
     return concordance_signs(x, sign_matrix(y, np.float32), advance)
 
 
@@ -98,7 +100,7 @@ def concordance_signs(x: np.ndarray, y_signs: np.ndarray, advance: Callable[[int
     """
     n, mx = x.shape
     my = y_signs.shape[1]
-    k, l = (torch.from_numpy(i) for i in pair_indices(n))
+    k, l = (torch.tensor(i) for i in pair_indices(n))  # a copy: the cached indices are read-only
     dtype = np.float32 if x.dtype == np.float32 else np.float64
     y_t = torch.from_numpy(np.ascontiguousarray(y_signs, dtype=np.float32).T)  # [my, n_pairs]
     out = torch.zeros((my, mx), dtype=torch.float32)

@@ -16,6 +16,7 @@ point leaves ~1e-16 apart: |0.3 - 0.1| != |0.5 - 0.3|) are equal floats and rank
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from functools import lru_cache
 
 import numpy as np
 from scipy.spatial.distance import pdist
@@ -23,9 +24,13 @@ from scipy.spatial.distance import pdist
 TIE_DIGITS = 12  # significant digits kept: far above the data's precision, far below float64 error
 
 
+@lru_cache(maxsize=32)
 def pair_indices(n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Row and column of every pair i < j, row-major: ([n_pairs], [n_pairs])."""
+    """Row and column of every pair i < j, row-major: ([n_pairs], [n_pairs]) int64, read-only (cached:
+    bootstraps and permutations ask for them thousands of times)."""
     i, j = np.triu_indices(n, 1)
+    i, j = i.astype(np.int64), j.astype(np.int64)
+    i.flags.writeable = j.flags.writeable = False
     return i, j
 
 

@@ -90,7 +90,7 @@ def dense_ranks(x: np.ndarray) -> np.ndarray:
 def rank_signs(ranks: np.ndarray, dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """sign(r_k - r_l) for every pair k < l of rows of the dense ranks [n, m] (`dense_ranks`), as `dtype`
     [n(n-1)/2, m]: the signs of the values themselves, ties included."""
-    k, l = (torch.from_numpy(i) for i in pair_indices(len(ranks)))
+    k, l = (torch.tensor(i) for i in pair_indices(len(ranks)))  # a copy: the cached indices are read-only
     t = torch.from_numpy(np.ascontiguousarray(ranks))
     return (t[k] - t[l]).sign_().to(dtype)
 
