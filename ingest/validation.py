@@ -9,7 +9,9 @@ JSON is returned so the caller can keep it beside the data (`validation_path`).
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
 from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
@@ -52,19 +54,45 @@ def columns_exist(columns: Sequence[str]) -> Expectation:
     return "ExpectTableColumnsToMatchSet", {"column_set": list(columns), "exact_match": False}
 
 
+# Optional engines great-expectations imports when they are installed, though emolake validates
+# pandas frames only: pyspark (installed for the Spark views) takes seconds and, under pandas 3,
+# prints a FutureWarning on every validated ingest. Hidden while great-expectations is imported.
+UNUSED_GX_ENGINES = ("pyspark",)
+
+
+@contextlib.contextmanager
+def _hidden_modules(names: Sequence[str]):
+    """Make `import name` fail (ImportError) inside the block for modules not imported yet; restored after."""
+    hidden = [n for n in names if n not in sys.modules]
+    for name in hidden:
+        sys.modules[name] = None  # type: ignore[assignment]  # the import system's "not importable" marker
+    try:
+        yield
+    finally:
+        for name in hidden:
+            if sys.modules.get(name, 0) is None:
+                del sys.modules[name]
+
+
 @lru_cache(maxsize=1)
 def _context():
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
-    import great_expectations as gx
-    from great_expectations.data_context.types.base import ProgressBarsConfig
+    with _hidden_modules(UNUSED_GX_ENGINES):
+        import great_expectations as gx
+        from great_expectations.data_context.types.base import ProgressBarsConfig
 
-    context = gx.get_context(mode="ephemeral")
-    context.variables.progress_bars = ProgressBarsConfig(globally=False)
+        context = gx.get_context(mode="ephemeral")
+        context.variables.progress_bars = ProgressBarsConfig(globally=False)
     return gx, context
 
 
 def run_suite(frame: pd.DataFrame, suite: Sequence[Expectation], *, name: str) -> dict:
     """Run `suite` on `frame` and return the result as a JSON-able dict (nothing raised)."""
+    with _hidden_modules(UNUSED_GX_ENGINES):  # its lazy imports too
+        return _run_suite(frame, suite, name)
+
+
+def _run_suite(frame: pd.DataFrame, suite: Sequence[Expectation], name: str) -> dict:
     gx, context = _context()
     key = f"{name}-{len(context.data_sources.all())}"
     source = context.data_sources.add_pandas(name=key)

@@ -7,7 +7,11 @@ the sha256 of every file in the lake before and after.
 from __future__ import annotations
 
 import gzip
+import os
 import shutil
+import subprocess
+import sys
+import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +21,7 @@ from click.testing import CliRunner
 
 from emolake.cli import cli
 from emolake.ingest import release as release_module
-from conftest import tree_hashes
+from conftest import REPO, tree_hashes
 from emolake.warehouse.lake import Lake
 
 from ingest_samples import write_tiny_release
@@ -514,3 +518,26 @@ def test_bad_input_figures_for_reliability_md() -> None:
     }
     assert counts == {"ingest bad files": 74, "name flags x bad names": 252, "query and export attacks": 46}
     assert sum(counts.values()) == 372
+
+
+def test_validation_neither_imports_pyspark_nor_blocks_it_later():
+    """great-expectations imports pyspark when installed (seconds, and a FutureWarning under pandas 3);
+    emolake validates pandas frames only, so it is hidden while validating and importable after."""
+    script = textwrap.dedent("""
+        import sys, warnings
+        warnings.simplefilter("error", FutureWarning)
+        import pandas as pd
+        from emolake.ingest.validation import columns_exist, run_suite
+        result = run_suite(pd.DataFrame({"a": [1, 2]}), [columns_exist(["a"])], name="probe")
+        assert result["success"], result
+        assert "pyspark" not in sys.modules, "great-expectations imported pyspark"
+        try:
+            import pyspark
+        except ImportError as exc:
+            assert "halted" not in str(exc), exc  # our marker must not outlive the validation
+        print("ok")
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip() == "ok"
