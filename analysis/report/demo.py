@@ -41,8 +41,9 @@ SEED = 0
 PERMUTATIONS = 1000  # rsa: permutations of the emotions (all neurons and each layer)
 BOOTSTRAP = 200  # rsa: bootstrap resamples of the emotions for the CIs
 COMPARE_BOOTSTRAP = 1000  # compare: paired bootstrap over emotions (the command's default)
-# ablate: conditions stacked in one forward pass, times its 32 texts. On 2 CPU cores SmolLM2 runs 400 tokens/s
-# at 64-128 rows per pass but 320 at the command's default 384 (12 x 32), so the demo passes 4 x 32.
+# ablate: conditions stacked in one forward pass, times its 32 texts. A bare SmolLM2 forward on 2 CPU cores runs
+# 400 tokens/s at 64-128 rows but 320 at the command's default 384 (12 x 32), so the demo passes 4 x 32; the
+# demo's SmolLM2 ablation step took 231 s with it and 235 s without (docs/BENCHMARKS.md): within noise.
 ABLATION_CONDITIONS_PER_PASS = 4
 METHOD, METRIC = "tau_b", "correlation"  # the study's RDM comparison and model RDM distance
 
