@@ -1,4 +1,8 @@
-"""A local S3 server for tests: moto's ThreadedMotoServer on 127.0.0.1, started and stopped by the tests.
+"""A local S3 server for tests: moto's server on 127.0.0.1, started and stopped by the tests.
+
+It runs in its own process (`python -m moto.server`), not as moto's ThreadedMotoServer inside the
+test process: every S3 request of the code under test is served by Python, and in one process the
+server and the client share one GIL (the S3 tests took about twice as long that way).
 
 `s3_env` (session): the server and the AWS variables every client reads (AWS_ENDPOINT_URL, keys,
 region); `s3_lake_url` (per test): a fresh bucket, its lake URL, and this test's own cache folder.
@@ -6,8 +10,13 @@ region); `s3_lake_url` (per test): a fresh bucket, its lake URL, and this test's
 
 from __future__ import annotations
 
-import logging
 import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
 import uuid
 from collections.abc import Iterator
 
@@ -20,20 +29,47 @@ AWS_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "
 @pytest.fixture(scope="session")
 def s3_env() -> Iterator[dict[str, str]]:
     """The AWS environment of a moto S3 server on loopback, set for the session's tests and subprocesses."""
-    from moto.server import ThreadedMotoServer
+    port = _free_port()
+    server = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        endpoint = f"http://127.0.0.1:{port}"
+        _wait_until_serving(endpoint, server)
+        env = {**AWS_ENV, "AWS_ENDPOINT_URL": endpoint}
+        with pytest.MonkeyPatch.context() as patch:
+            for name, value in env.items():
+                patch.setenv(name, value)
+            for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL_S3"):
+                patch.delenv(name, raising=False)
+            yield env
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
 
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    env = {**AWS_ENV, "AWS_ENDPOINT_URL": f"http://{host}:{port}"}
-    with pytest.MonkeyPatch.context() as patch:
-        for name, value in env.items():
-            patch.setenv(name, value)
-        for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL_S3"):
-            patch.delenv(name, raising=False)
-        yield env
-    server.stop()
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _wait_until_serving(endpoint: str, server: subprocess.Popen, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError(f"the moto server exited with code {server.returncode} before serving")
+        try:
+            urllib.request.urlopen(endpoint + "/moto-api/", timeout=2).close()  # noqa: S310 (loopback)
+            return
+        except urllib.error.HTTPError:  # an HTTP answer of any status: it is serving
+            return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"the moto server did not answer at {endpoint} within {timeout:.0f} s")
 
 
 def make_bucket() -> str:

@@ -73,5 +73,6 @@ def test_smollm2_extraction_then_rsa_and_searchlight(lake, smollm2):
     _cli(lake, "rsa", "--study", "li2024", "--run-set", "smol", "--permutations", "50", "--bootstrap", "20")
     tau = query(lake, "SELECT tau FROM model_rsa WHERE run_set = 'smol' AND target = 'human' AND method = 'tau_b'")
     assert tau.num_rows >= 1 and np.isfinite(tau.column(0)[0].as_py())
-    _cli(lake, "searchlight", "--run-set", "smol", "--study", "li2024", "--permutations", "50")
+    # 2 permutations: the pipeline on the real LLM (the permutation statistics are tested in test_analysis_searchlight)
+    _cli(lake, "searchlight", "--run-set", "smol", "--study", "li2024", "--permutations", "2")
     assert query(lake, "SELECT count(*) FROM searchlight WHERE run_set = 'smol'").column(0)[0].as_py() == 46_080 * 14

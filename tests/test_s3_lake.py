@@ -159,7 +159,10 @@ def _orphans(lake: Lake) -> list[str]:
     return sorted(p for p in (str(path.relative_to(lake.root)) for path, _, _ in lake._data_files()) if p not in named)
 
 
-@pytest.mark.parametrize("point", ["commit:moved:1", "commit:record-written", "commit:published", "commit:deleted:0"])
+@pytest.mark.parametrize("point", [
+    "commit:moved:1", pytest.param("commit:record-written", marks=pytest.mark.heavy),
+    "commit:published", pytest.param("commit:deleted:0", marks=pytest.mark.heavy),
+])  # one kill before the record's PUT and one after by default; all four with -m heavy
 def test_a_commit_killed_on_s3_shows_old_or_new_and_the_next_writer_cleans_up(s3_lake_url, point):
     lake = Lake(s3_lake_url)
     lake.init()
@@ -207,11 +210,14 @@ def test_an_s3_lake_takes_one_writer_at_a_time_and_breaks_only_stale_locks(s3_la
     hung._renewer = None  # its lock object is the taker's: nothing to release
 
 
+S3_EMOTIONS = ("admiration", "anger", "fear", "gratitude", "joy", "love", "pride", "sadness", "surprise")  # 36 pairs
+
+
 def _study(lake: str) -> dict[str, list]:
     """ingest, extract (bundled MiniLM), rsa, searchlight, neurons on `lake`; the results as rows."""
     _ingest_embedded(lake)
     _cli("--lake", lake, "extract", "--dataset", "emolake-situations", "--split", "test", "--run-set", "s3-minilm",
-         "--chunk-size", "64")
+         "--chunk-size", "24", "--emotions", ",".join(S3_EMOTIONS))  # 2 chunks: the S3 server runs in this process
     _cli("--lake", lake, "rsa", "--study", "li2024", "--run-set", "s3-minilm", "--permutations", "20",
          "--bootstrap", "20", "--seed", "0", "--no-layers")
     _cli("--lake", lake, "searchlight", "--run-set", "s3-minilm", "--study", "li2024", "--inference", "asymptotic")
@@ -233,4 +239,4 @@ def test_extraction_and_analyses_on_s3_give_the_local_lake_s_results(s3_lake_url
     assert on_s3["model_rsa"] and on_s3["attribute_neurons"] and len(on_s3["searchlight"]) == 14
     assert on_s3 == _study(str(tmp_path / "local-lake"))
     runs = query(Lake(s3_lake_url), "SELECT n_stimuli, status FROM runs").to_pylist()
-    assert runs == [{"n_stimuli": 108, "status": "complete"}]
+    assert runs == [{"n_stimuli": 4 * len(S3_EMOTIONS), "status": "complete"}]
